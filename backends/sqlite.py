@@ -1,0 +1,101 @@
+"""SQLite through the standard library: one connection per backend, guarded by a lock.
+
+Foreign keys are switched on per connection (SQLite leaves them off), files use WAL with a busy
+timeout, and writers start with BEGIN IMMEDIATE so that two writers never both read first and
+then deadlock on the upgrade to a write lock (https://sqlite.org/lang_transaction.html).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import ClassVar
+
+from registry_core.dialect import Dialect, ErrorKind
+from registry_core.errors import BackendUnavailableError, InvalidInputError
+from registry_core.session import Session
+from registry_core.sqlbackend import SQLMetadataBackend
+
+
+class SQLiteDialect(Dialect):
+    name: ClassVar[str] = "sqlite"
+    placeholder: ClassVar[str] = "?"
+    table_exists_sql: ClassVar[str] = (
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = :name"
+    )
+    server_version_sql: ClassVar[str] = "SELECT sqlite_version()"
+    database_size_sql: ClassVar[str | None] = (
+        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+    )
+
+    def type_names(self) -> dict[str, str]:
+        # INTEGER PRIMARY KEY is the rowid; every other text type is plain TEXT, which
+        # compares with the BINARY collation (byte-exact, code point order).
+        return {
+            "id_pk": "INTEGER PRIMARY KEY", "id_ref": "INTEGER", "name": "TEXT",
+            "tag_value": "TEXT", "version": "TEXT", "text": "TEXT", "timestamp": "TEXT",
+            "checksum": "TEXT", "table_options": "",
+        }
+
+    def classify(self, exc: BaseException) -> ErrorKind:
+        if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+            return ErrorKind.UNIQUE
+        if isinstance(exc, sqlite3.OperationalError):
+            text = str(exc)
+            if "locked" in text or "busy" in text or "unable to open" in text:
+                return ErrorKind.UNAVAILABLE
+        return ErrorKind.OTHER
+
+
+class SQLiteMetadataBackend(SQLMetadataBackend):
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db` or `sqlite://:memory:`.
+
+    URL option: `timeout` (seconds a writer waits for another's lock, default 30).
+    """
+
+    name = "sqlite"
+
+    def _open(self) -> Dialect:
+        options = dict(self.url.options)
+        try:
+            timeout = float(options.pop("timeout", "30"))
+        except ValueError:
+            raise InvalidInputError("sqlite option timeout must be a number of seconds") from None
+        if options:
+            raise InvalidInputError(f"unknown sqlite URL options: {', '.join(sorted(options))}")
+        path = self.url.database
+        if not self.url.is_memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if not self.url.is_memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
+        self.statements.add(3)
+        self._conn = conn
+        self._lock = threading.RLock()
+        return SQLiteDialect()
+
+    @contextmanager
+    def _checkout(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    def _begin(self, session: Session, *, write: bool) -> None:
+        session.control("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def _migration_lock(self, session: Session) -> AbstractContextManager[None]:
+        # Each migration runs in its own BEGIN IMMEDIATE transaction, which is the lock.
+        return nullcontext()
+
+    def _close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,3 @@
+DROP TABLE mr_model_tags;
+DROP TABLE mr_model_versions;
+DROP TABLE mr_models;

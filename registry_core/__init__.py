@@ -1,0 +1,54 @@
+"""registry-core: model registry metadata on SQLite, PostgreSQL or MySQL.
+
+    import registry_core
+    with registry_core.connect() as reg:          # ./registry.db, or $MODEL_REGISTRY_URL
+        v = reg.save_model(model, "churn", tags={"team": "growth"})
+        same = reg.load_model("churn", v.version)
+"""
+
+from registry_core.backend import MetadataBackend
+from registry_core.backends.mysql import MySQLMetadataBackend
+from registry_core.backends.postgresql import PostgreSQLMetadataBackend
+from registry_core.backends.sqlite import SQLiteMetadataBackend
+from registry_core.entrypoints import open_backend
+from registry_core.errors import (
+    AlreadyExistsError,
+    BackendUnavailableError,
+    ChecksumMismatchError,
+    InvalidInputError,
+    MigrationError,
+    MissingDriverError,
+    NotFoundError,
+    RegistryError,
+    SchemaOutOfDateError,
+)
+from registry_core.migrator import MigrationStatus
+from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
+from registry_core.registry import ModelRegistry, connect
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExistsError",
+    "BackendUnavailableError",
+    "ChecksumMismatchError",
+    "DatabaseStats",
+    "InvalidInputError",
+    "MetadataBackend",
+    "MigrationError",
+    "MigrationStatus",
+    "MissingDriverError",
+    "Model",
+    "ModelRegistry",
+    "ModelVersion",
+    "MySQLMetadataBackend",
+    "NotFoundError",
+    "PostgreSQLMetadataBackend",
+    "RegistryError",
+    "RegistryStats",
+    "SQLiteMetadataBackend",
+    "SchemaOutOfDateError",
+    "__version__",
+    "connect",
+    "open_backend",
+]

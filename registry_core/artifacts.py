@@ -1,0 +1,183 @@
+"""The artifact store: model files in a local folder, written atomically and verified on read.
+
+A file is first written under `<root>/.staging/` (same file system, fsynced) while its size and
+sha256 are computed; the save's transaction then moves it to
+`<root>/models/<model-dir>/<version>/<file>` with an atomic rename. `<model-dir>` is a readable
+slug of the name plus a hash of it, so no name can escape the root, and names that differ only
+in case stay apart on case-insensitive file systems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from registry_core.errors import ChecksumMismatchError, InvalidInputError, RegistryError
+
+_CHUNK = 1 << 20
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    slug = _UNSAFE.sub("_", text).strip("._") or "_"
+    return slug[:limit]
+
+
+def model_dir(name: str) -> str:
+    """The folder of a model under models/: slug plus 16 hex digits of sha256(name)."""
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return f"{_slug(name)}-{digest}"
+
+
+@dataclass
+class Staged:
+    """A file written to the staging area, not yet part of the registry."""
+
+    path: Path
+    size: int
+    checksum: str  # "sha256:<hex>"
+
+
+class _HashingWriter:
+    """A binary file wrapper that hashes and counts what passes through it."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f, self.hash, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+
+class ArtifactStore:
+    """Model files under `root`; storage paths recorded in the database are relative to it."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).absolute()
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({str(self.root)!r})"
+
+    # -- writing ---------------------------------------------------------------------
+    @contextmanager
+    def _staging_file(self) -> Iterator[tuple[Path, _HashingWriter]]:
+        staging = self.root / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=staging, prefix="upload-", suffix=".part")
+        path = Path(tmp)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                writer = _HashingWriter(f)
+                yield path, writer
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    def stage_object(self, obj: Any) -> Staged:
+        """Pickles `obj` into the staging area."""
+        with self._staging_file() as (path, writer):
+            try:
+                pickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise InvalidInputError(f"the model cannot be pickled: {exc}") from exc
+        return Staged(path, writer.size, "sha256:" + writer.hash.hexdigest())
+
+    def stage_file(self, source: str | os.PathLike[str]) -> Staged:
+        """Copies an existing file into the staging area."""
+        src = Path(source)
+        if not src.is_file():
+            raise InvalidInputError(f"no such file: {src}")
+        with self._staging_file() as (path, writer), src.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                writer.write(chunk)
+        return Staged(path, writer.size, "sha256:" + writer.hash.hexdigest())
+
+    def relative_path(self, name: str, version: str, filename: str) -> str:
+        """Where a version's file lives, relative to the root (POSIX separators)."""
+        stem, dot, ext = filename.rpartition(".")
+        safe = f"{_slug(stem, 80)}.{_slug(ext, 16)}" if dot and stem else _slug(filename, 100)
+        return str(PurePosixPath("models", model_dir(name), version, safe))
+
+    def absolute(self, storage_path: str) -> Path:
+        """The file behind a storage path; refuses paths that leave the root."""
+        path = (self.root / storage_path).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise InvalidInputError(f"storage path {storage_path!r} is outside the artifact root")
+        return path
+
+    def move(self, current: Path, storage_path: str) -> Path:
+        """Renames a staged (or already placed) file to `storage_path`; returns the new path."""
+        dest = self.absolute(storage_path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(current, dest)
+        return dest
+
+    # -- reading ---------------------------------------------------------------------
+    def verified(self, storage_path: str, size: int, checksum: str | None) -> Path:
+        """The file, after checking its size and sha256 against the recorded ones."""
+        path = self.absolute(storage_path)
+        if not path.is_file():
+            raise RegistryError(f"model file {storage_path!r} is missing from {self.root}")
+        actual = path.stat().st_size
+        if actual != size:
+            raise ChecksumMismatchError(
+                f"{storage_path}: size is {actual} bytes, the registry recorded {size}"
+            )
+        if checksum is not None:
+            algo, _, expected = checksum.partition(":")
+            h = hashlib.new(algo)
+            with path.open("rb") as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+            if h.hexdigest() != expected:
+                raise ChecksumMismatchError(
+                    f"{storage_path}: sha256 does not match the recorded checksum"
+                )
+        return path
+
+    # -- removing --------------------------------------------------------------------
+    def remove(self, storage_path: str) -> None:
+        """Deletes one version's file and its folder if empty; missing files are fine."""
+        path = self.absolute(storage_path)
+        path.unlink(missing_ok=True)
+        for parent in (path.parent, path.parent.parent):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+    def remove_model(self, name: str) -> None:
+        """Deletes a model's whole folder."""
+        shutil.rmtree(self.root / "models" / model_dir(name), ignore_errors=True)
+
+
+class Placer:
+    """The `place_file` callback of one save: moves the staged file to the version's path.
+
+    Called again after a deadlock retry, it moves the file from where it last put it.
+    `discard()` deletes the file wherever it is (the save failed).
+    """
+
+    def __init__(self, store: ArtifactStore, staged: Staged, name: str, filename: str) -> None:
+        self.store, self.name, self.filename = store, name, filename
+        self.current = staged.path
+
+    def __call__(self, version: str) -> str:
+        rel = self.store.relative_path(self.name, version, self.filename)
+        self.current = self.store.move(self.current, rel)
+        return rel
+
+    def discard(self) -> None:
+        self.current.unlink(missing_ok=True)

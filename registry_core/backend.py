@@ -1,0 +1,122 @@
+"""The abstract metadata backend: the only thing ModelRegistry talks to.
+
+Every method reads or writes metadata only; model files are the registry's business. The three
+concrete backends (SQLite, PostgreSQL, MySQL) share one implementation over the SQL layer
+(`registry_core.sqlbackend.SQLMetadataBackend`); a third party can implement this class for
+another store and register it under the `registry_core.backends` entry-point group.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from types import TracebackType
+
+from registry_core.migrator import MigrationStatus
+from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
+
+#: called inside the saving transaction with the new version number; returns the storage path.
+#: If it raises, the transaction rolls back. It may be called again (with the same or another
+#: number) when a deadlock makes the backend retry the transaction.
+PlaceFile = Callable[[str], str]
+
+
+class MetadataBackend(ABC):
+    """Models, versions and tags in a database. Construct from a connection string."""
+
+    #: the name users see in `database_stats()` and error messages ("sqlite", ...)
+    name: str = "abstract"
+
+    # -- lifecycle -------------------------------------------------------------------
+    @abstractmethod
+    def migrate(self, *, target: str | None = None) -> list[str]:
+        """Apply pending migrations (up to `target`) under the migration lock; returns the
+        versions applied. Raises MigrationError."""
+
+    @abstractmethod
+    def migration_status(self) -> MigrationStatus:
+        """Applied, pending and dirty migrations; reads schema_migrations only."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release every connection; the backend is unusable afterwards."""
+
+    def __enter__(self) -> MetadataBackend:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- models ----------------------------------------------------------------------
+    @abstractmethod
+    def get_model(self, name: str) -> Model:
+        """The model; NotFoundError if absent."""
+
+    @abstractmethod
+    def list_models(self) -> list[Model]:
+        """Every model, ordered by name (code point order)."""
+
+    @abstractmethod
+    def update_model(self, name: str, *, description: str | None) -> Model:
+        """Sets the description and updated_at; NotFoundError if absent."""
+
+    @abstractmethod
+    def delete_model(self, name: str) -> list[str]:
+        """Deletes the model, its versions and tags; returns the storage paths it held."""
+
+    # -- versions ----------------------------------------------------------------------
+    @abstractmethod
+    def create_version(
+        self,
+        name: str,
+        *,
+        description: str | None,
+        tags: Mapping[str, str | None],
+        file_size_bytes: int,
+        checksum: str,
+        place_file: PlaceFile,
+    ) -> ModelVersion:
+        """Creates the model if needed and its next version with tags, in one transaction."""
+
+    @abstractmethod
+    def get_version(self, name: str, version: str | None = None) -> ModelVersion:
+        """One version (None: the latest); NotFoundError if absent."""
+
+    @abstractmethod
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """The model's versions in numeric order; NotFoundError if the model is absent."""
+
+    @abstractmethod
+    def delete_version(self, name: str, version: str) -> ModelVersion:
+        """Deletes one version and its tags; returns it. Its number is never reused."""
+
+    @abstractmethod
+    def latest_versions(self) -> list[ModelVersion]:
+        """The latest version of every model that has one, ordered by model name."""
+
+    @abstractmethod
+    def find_by_tag(self, key: str, value: str | None = None) -> list[ModelVersion]:
+        """Versions carrying tag `key` (with `value` unless None), by name then version."""
+
+    # -- tags ------------------------------------------------------------------------
+    @abstractmethod
+    def set_tag(self, name: str, version: str, key: str, value: str | None) -> None:
+        """Creates or overwrites one tag of a version."""
+
+    @abstractmethod
+    def delete_tag(self, name: str, version: str, key: str) -> None:
+        """Removes one tag; NotFoundError if the version or the tag is absent."""
+
+    # -- statistics --------------------------------------------------------------------
+    @abstractmethod
+    def stats(self) -> RegistryStats:
+        """Model and version totals (the seed document's statistics query)."""
+
+    @abstractmethod
+    def database_stats(self) -> DatabaseStats:
+        """Backend, server version, schema version, size in bytes and row counts."""

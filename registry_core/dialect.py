@@ -1,0 +1,187 @@
+"""What differs between databases, as data plus a few hooks; queries never branch on it.
+
+A backend module declares one Dialect subclass. The shared SQL layer (`registry_core.sql`)
+asks it to render `:name` parameters, upserts and insert-if-absent, the integer cast, the
+type names migrations expand to, and how a driver exception maps to registry-core's errors.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from registry_core.errors import InvalidInputError
+
+# A single-quoted literal, a double-quoted identifier, a `--` comment, a `::` cast, a
+# `:name` parameter, or a lone `%`: the tokens that matter when rendering placeholders.
+_TOKEN = re.compile(
+    r"'(?:[^']|'')*'"
+    r'|"(?:[^"]|"")*"'
+    r"|--[^\n]*"
+    r"|::"
+    r"|:(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|%"
+)
+
+
+class ErrorKind(enum.Enum):
+    """How the shared layer treats a driver exception."""
+
+    UNIQUE = "unique"  # a unique constraint refused a row -> AlreadyExistsError
+    RETRY = "retry"  # deadlock or serialization failure -> retry the whole transaction
+    UNAVAILABLE = "unavailable"  # connection lost/refused, lock timeout -> BackendUnavailable
+    OTHER = "other"  # anything else -> RegistryError
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A statement in the driver's parameter style and the parameter names in order."""
+
+    text: str
+    names: tuple[str, ...]
+
+    def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The positional parameters for `params`; None when the statement takes none."""
+        if not self.names:
+            return None
+        try:
+            return tuple(params[n] for n in self.names)
+        except KeyError as exc:  # a programming error in registry-core, not user input
+            raise KeyError(f"statement parameter {exc} not supplied") from None
+
+
+class Dialect:
+    """Base class: SQL spelling shared by most databases; subclasses override what differs."""
+
+    name: ClassVar[str] = "sql"
+    #: the driver's positional placeholder: "?" (sqlite3) or "%s" (psycopg, mysql-connector)
+    placeholder: ClassVar[str] = "?"
+    #: whether a literal % must be doubled in statements that carry parameters
+    escape_percent: ClassVar[bool] = False
+    #: INSERT ... RETURNING id (else the cursor's lastrowid)
+    supports_returning: ClassVar[bool] = False
+    #: the target type of a numeric cast: CAST(x AS INTEGER) vs CAST(x AS SIGNED)
+    int_cast_type: ClassVar[str] = "INTEGER"
+    #: whether DDL joins the surrounding transaction (False: MySQL commits it implicitly)
+    transactional_ddl: ClassVar[bool] = True
+    #: one row if table :name exists in the connected database/schema
+    table_exists_sql: ClassVar[str] = (
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = :name"
+    )
+    #: one row, one column: the server's version string
+    server_version_sql: ClassVar[str] = "SELECT version()"
+    #: one row, one column: the database's size in bytes (None: ask the backend)
+    database_size_sql: ClassVar[str | None] = None
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Rendered] = {}
+
+    # -- placeholders -----------------------------------------------------------------
+    def render(self, sql: str) -> Rendered:
+        """`sql` with `:name` parameters turned into the driver's placeholders (cached)."""
+        hit = self._cache.get(sql)
+        if hit is not None:
+            return hit
+        names = tuple(m.group("name") for m in _TOKEN.finditer(sql) if m.group("name"))
+        double_percent = self.escape_percent and bool(names)
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group("name"):
+                return self.placeholder
+            if m.group(0) == "%" and double_percent:
+                return "%%"
+            return m.group(0)
+
+        rendered = Rendered(_TOKEN.sub(sub, sql), names)
+        self._cache[sql] = rendered
+        return rendered
+
+    # -- SQL spelling hooks -------------------------------------------------------------
+    def int_cast(self, expr: str) -> str:
+        """`expr` cast to an integer, for numeric ordering of version strings."""
+        return f"CAST({expr} AS {self.int_cast_type})"
+
+    def insert_if_absent(self, table: str, columns: Sequence[str], conflict: Sequence[str]) -> str:
+        """INSERT that does nothing when a row with the same `conflict` key exists."""
+        return (
+            f"{insert_statement(table, columns)} ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        )
+
+    def upsert(
+        self, table: str, columns: Sequence[str], conflict: Sequence[str], update: Sequence[str]
+    ) -> str:
+        """INSERT that overwrites `update` columns when a row with the `conflict` key exists."""
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        return f"{insert_statement(table, columns)} ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+
+    def returning_id(self, insert_sql: str) -> str:
+        """The INSERT as sent when the new row's id is wanted."""
+        return f"{insert_sql} RETURNING id" if self.supports_returning else insert_sql
+
+    # -- migrations -----------------------------------------------------------------------
+    def type_names(self) -> dict[str, str]:
+        """What each `{{token}}` of a migration file expands to on this database."""
+        raise NotImplementedError
+
+    def expand(self, sql: str) -> str:
+        """A shared migration file with its `{{tokens}}` replaced by this dialect's SQL."""
+        names = self.type_names()
+
+        def sub(m: re.Match[str]) -> str:
+            key = m.group(1)
+            if key not in names:
+                raise InvalidInputError(f"migration uses unknown token {{{{{key}}}}}")
+            return names[key]
+
+        return re.sub(r"\{\{\s*([a-z_]+)\s*\}\}", sub, sql)
+
+    # -- errors ---------------------------------------------------------------------------
+    def classify(self, exc: BaseException) -> ErrorKind:
+        """How a driver exception is treated."""
+        return ErrorKind.OTHER
+
+
+def insert_statement(table: str, columns: Sequence[str]) -> str:
+    cols = ", ".join(columns)
+    values = ", ".join(f":{c}" for c in columns)
+    return f"INSERT INTO {table} ({cols}) VALUES ({values})"
+
+
+def split_statements(script: str) -> list[str]:
+    """A migration file split at `;` outside quotes and comments; empty statements dropped."""
+    out: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(script)
+    while i < n:
+        ch = script[i]
+        if ch in ("'", '"'):
+            j = i + 1
+            while j < n:
+                if script[j] == ch:
+                    if j + 1 < n and script[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            buf.append(script[i : j + 1])
+            i = j + 1
+        elif script.startswith("--", i):
+            j = script.find("\n", i)
+            i = n if j < 0 else j
+        elif ch == ";":
+            stmt = "".join(buf).strip()
+            if stmt:
+                out.append(stmt)
+            buf = []
+            i += 1
+        else:
+            buf.append(ch)
+            i += 1
+    stmt = "".join(buf).strip()
+    if stmt:
+        out.append(stmt)
+    return out

@@ -1,0 +1,46 @@
+"""Finding a backend class for a URL's scheme through the `registry_core.backends` group."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+
+from registry_core.backend import MetadataBackend
+from registry_core.errors import InvalidInputError
+from registry_core.urls import parse_url, resolve_url
+
+GROUP = "registry_core.backends"
+
+# The built-in backends, also registered as entry points in pyproject.toml; used when the
+# package runs from a source tree without installed metadata.
+_BUILTIN = {
+    "sqlite": "registry_core.backends.sqlite:SQLiteMetadataBackend",
+    "postgresql": "registry_core.backends.postgresql:PostgreSQLMetadataBackend",
+    "mysql": "registry_core.backends.mysql:MySQLMetadataBackend",
+}
+
+
+def backend_class(scheme: str) -> type[MetadataBackend]:
+    """The class registered for `scheme`; InvalidInputError naming the known schemes if none."""
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if scheme in found:
+        cls = found[scheme].load()
+    elif scheme in _BUILTIN:
+        module, _, attr = _BUILTIN[scheme].partition(":")
+        cls = getattr(import_module(module), attr)
+    else:
+        known = ", ".join(sorted(set(found) | set(_BUILTIN)))
+        raise InvalidInputError(f"no backend for URL scheme {scheme!r}; known schemes: {known}")
+    if not (isinstance(cls, type) and issubclass(cls, MetadataBackend)):
+        raise InvalidInputError(f"entry point {scheme!r} of {GROUP} is not a MetadataBackend")
+    return cls
+
+
+def open_backend(url: str | None = None) -> MetadataBackend:
+    """A connected backend for `url` (None: $MODEL_REGISTRY_URL, else ./registry.db).
+
+    The schema is not touched; call `migrate()` or use `registry_core.connect`.
+    """
+    raw = resolve_url(url)
+    cls = backend_class(parse_url(raw).scheme)
+    return cls(raw)  # type: ignore[call-arg]

@@ -1,0 +1,46 @@
+"""The exceptions registry-core raises; every one is a RegistryError."""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base class of every error registry-core raises."""
+
+
+class NotFoundError(RegistryError, LookupError):
+    """A model, version, tag or alias that does not exist."""
+
+
+class AlreadyExistsError(RegistryError):
+    """A unique name, key or number is already taken."""
+
+
+class InvalidInputError(RegistryError, ValueError):
+    """An argument the registry refuses (empty name, NUL character, too long, bad URL...)."""
+
+
+class BackendUnavailableError(RegistryError):
+    """The database cannot be reached or refused the work (connection, lock timeout)."""
+
+
+class SchemaOutOfDateError(RegistryError):
+    """The database schema is older than this library and migrate=False was asked."""
+
+
+class MigrationError(RegistryError):
+    """A migration could not be applied, or the migration history is inconsistent."""
+
+
+class ChecksumMismatchError(RegistryError):
+    """A stored model file does not match the size or sha256 recorded for it."""
+
+
+class MissingDriverError(RegistryError, ImportError):
+    """The database driver for a URL's scheme is not installed; says which extra to install."""
+
+    def __init__(self, backend: str, extra: str, module: str) -> None:
+        super().__init__(
+            f"the {backend} backend needs the '{module}' driver; install it with "
+            f"pip install 'registry-core[{extra}]'"
+        )
+        self.extra = extra

@@ -1,0 +1,270 @@
+"""The migration runner: which migrations exist, which are applied, and applying them.
+
+Migrations are `NNN_name.sql` (up) and `NNN_name.down.sql` (down) files in the package
+`registry_core.migrations`, shared by every backend and expanded by its Dialect. Each applied
+migration is a row of `schema_migrations(version, applied_at, name, checksum, dirty)`.
+
+Applying one migration is: insert its row with dirty=1, run its statements, set dirty=0, commit.
+On SQLite and PostgreSQL that is one transaction, so a failure leaves nothing behind. MySQL
+commits each DDL statement implicitly (https://dev.mysql.com/doc/refman/8.4/en/implicit-commit.html),
+so a failure there leaves the row with dirty=1: further migrations and `connect()` refuse to run
+until an operator has fixed the schema and called `repair`.
+
+The caller (a backend) holds the migration lock while `Migrator` works and supplies sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from importlib import resources
+
+from registry_core.dialect import Dialect, split_statements
+from registry_core.errors import MigrationError
+from registry_core.session import Session, utc_now
+
+MIGRATIONS_PACKAGE = "registry_core.migrations"
+_FILE = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
+
+SCHEMA_MIGRATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version {{version}} PRIMARY KEY,
+    applied_at {{timestamp}} NOT NULL,
+    name {{text}},
+    checksum {{checksum}},
+    dirty INTEGER NOT NULL DEFAULT 0
+){{table_options}}
+"""
+_SELECT_APPLIED = (
+    "SELECT version, applied_at, name, checksum, dirty FROM schema_migrations ORDER BY version"
+)
+_INSERT_DIRTY = (
+    "INSERT INTO schema_migrations (version, applied_at, name, checksum, dirty) "
+    "VALUES (:version, :applied_at, :name, :checksum, 1)"
+)
+_MARK_CLEAN = (
+    "UPDATE schema_migrations SET dirty = 0, applied_at = :applied_at WHERE version = :version"
+)
+_MARK_DIRTY = "UPDATE schema_migrations SET dirty = 1 WHERE version = :version"
+_DELETE_ROW = "DELETE FROM schema_migrations WHERE version = :version"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file pair as shipped."""
+
+    version: str
+    name: str
+    up: str
+    down: str | None
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the up file as shipped (before dialect expansion)."""
+        return "sha256:" + hashlib.sha256(self.up.encode("utf-8")).hexdigest()
+
+    @property
+    def label(self) -> str:
+        return f"{self.version}_{self.name}"
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """One row of schema_migrations."""
+
+    version: str
+    applied_at: str
+    name: str | None
+    checksum: str | None
+    dirty: bool
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """What is applied, what is pending, and what blocks migrating."""
+
+    applied: list[AppliedMigration]
+    pending: list[Migration]
+    dirty: AppliedMigration | None = None
+    changed: list[str] = field(default_factory=list)  # applied, but the file differs now
+    unknown: list[str] = field(default_factory=list)  # applied, but not shipped (newer db)
+
+    @property
+    def current(self) -> str | None:
+        """The highest applied version, or None on an empty database."""
+        return self.applied[-1].version if self.applied else None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.pending and self.dirty is None
+
+
+def load_migrations() -> list[Migration]:
+    """The shipped migrations in version order; MigrationError on a malformed set."""
+    files = {p.name: p for p in resources.files(MIGRATIONS_PACKAGE).iterdir()}
+    found: dict[str, Migration] = {}
+    for fname in sorted(files):
+        m = _FILE.match(fname)
+        if not m:
+            continue
+        version = m.group("version")
+        if version in found:
+            raise MigrationError(f"two migrations are numbered {version}")
+        down_name = fname[: -len(".sql")] + ".down.sql"
+        down = files[down_name].read_text("utf-8") if down_name in files else None
+        found[version] = Migration(version, m.group("name"), files[fname].read_text("utf-8"), down)
+    return [found[v] for v in sorted(found)]
+
+
+class Migrator:
+    """Applies and reverts migrations through sessions a backend opens.
+
+    `transaction()` must return a context manager yielding a Session in a write transaction
+    that commits on success and rolls back on error (SQLite: BEGIN IMMEDIATE).
+    """
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        transaction: Callable[[], AbstractContextManager[Session]],
+        migrations: list[Migration] | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self._transaction = transaction
+        self.migrations = load_migrations() if migrations is None else migrations
+
+    # -- reading -------------------------------------------------------------------
+    def ensure_table(self) -> None:
+        """Creates schema_migrations if missing (idempotent)."""
+        with self._transaction() as s:
+            s.execute(self.dialect.expand(SCHEMA_MIGRATIONS_DDL))
+
+    def status(self) -> MigrationStatus:
+        """Reads schema_migrations and compares it with the files; writes nothing."""
+        with self._transaction() as s:
+            if s.one(self.dialect.table_exists_sql, {"name": "schema_migrations"}) is None:
+                return MigrationStatus(applied=[], pending=list(self.migrations))
+            return self._status(s)
+
+    def _status(self, s: Session) -> MigrationStatus:
+        rows = s.all(_SELECT_APPLIED)
+        applied = [
+            AppliedMigration(str(v), str(at), name, checksum, bool(dirty))
+            for v, at, name, checksum, dirty in rows
+        ]
+        by_version = {m.version: m for m in self.migrations}
+        done = {a.version for a in applied}
+        changed = [
+            by_version[a.version].label
+            for a in applied
+            if a.version in by_version
+            and a.checksum is not None
+            and a.checksum != by_version[a.version].checksum
+        ]
+        unknown = [a.version for a in applied if a.version not in by_version]
+        dirty = next((a for a in applied if a.dirty), None)
+        pending = [m for m in self.migrations if m.version not in done]
+        return MigrationStatus(applied, pending, dirty, changed, unknown)
+
+    @staticmethod
+    def check_runnable(status: MigrationStatus) -> None:
+        """MigrationError if a dirty migration or a changed file forbids migrating."""
+        if status.dirty is not None:
+            raise MigrationError(
+                f"migration {status.dirty.version} ({status.dirty.name}) failed part-way and "
+                "left the schema dirty; fix the database by hand, then run "
+                "`registry-core repair --url ...` (see README, 'Recovering a failed migration')"
+            )
+        if status.changed:
+            raise MigrationError(
+                "applied migration files changed since they were applied: "
+                + ", ".join(status.changed)
+                + "; restore the shipped files (applied migrations must not be edited)"
+            )
+
+    # -- writing -------------------------------------------------------------------
+    def upgrade(self, target: str | None = None) -> list[str]:
+        """Applies pending migrations up to `target` (all if None); returns their versions."""
+        self.ensure_table()
+        applied_now: list[str] = []
+        with self._transaction() as s:
+            status = self._status(s)
+        self.check_runnable(status)
+        for m in status.pending:
+            if target is not None and m.version > target:
+                break
+            with self._transaction() as s:
+                # Re-read under the lock: another process may have applied it meanwhile
+                # (on SQLite the lock is this very transaction).
+                if s.scalar(
+                    "SELECT COUNT(*) FROM schema_migrations WHERE version = :version",
+                    {"version": m.version},
+                ):
+                    continue
+                s.execute(
+                    _INSERT_DIRTY,
+                    {"version": m.version, "applied_at": utc_now(), "name": m.name,
+                     "checksum": m.checksum},
+                )
+                self._run_script(s, m, m.up)
+                s.execute(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
+            applied_now.append(m.version)
+        return applied_now
+
+    def downgrade(self, target: str) -> list[str]:
+        """Reverts applied migrations above `target` ("000": all) newest first; returns them."""
+        with self._transaction() as s:
+            status = self._status(s)
+        self.check_runnable(status)
+        if status.unknown:
+            raise MigrationError(
+                "the database has migrations this version does not ship: "
+                + ", ".join(status.unknown)
+            )
+        by_version = {m.version: m for m in self.migrations}
+        reverted: list[str] = []
+        for a in reversed(status.applied):
+            if a.version <= target:
+                break
+            m = by_version[a.version]
+            if m.down is None:
+                raise MigrationError(f"migration {m.label} has no down migration")
+            with self._transaction() as s:
+                s.execute(_MARK_DIRTY, {"version": m.version})
+                self._run_script(s, m, m.down)
+                s.execute(_DELETE_ROW, {"version": m.version})
+            reverted.append(m.version)
+        return reverted
+
+    def repair(self) -> str | None:
+        """Forgets a dirty migration's row so that it runs again; returns its version."""
+        with self._transaction() as s:
+            status = self._status(s)
+            if status.dirty is None:
+                return None
+            s.execute(_DELETE_ROW, {"version": status.dirty.version})
+            return status.dirty.version
+
+    def sql(self, *, target: str | None = None, down: bool = False) -> Iterator[tuple[str, str]]:
+        """(label, statement) pairs as this dialect would run them, for review (dry run)."""
+        for m in self.migrations:
+            if target is not None and m.version > target:
+                break
+            text = m.down if down else m.up
+            if text is None:
+                continue
+            for stmt in split_statements(self.dialect.expand(text)):
+                yield m.label, stmt
+
+    def _run_script(self, s: Session, m: Migration, text: str) -> None:
+        for i, stmt in enumerate(split_statements(self.dialect.expand(text)), start=1):
+            try:
+                s.execute(stmt)
+            except Exception as exc:
+                first_line = stmt.splitlines()[0][:80]
+                raise MigrationError(
+                    f"migration {m.label} failed at statement {i} ({first_line}...): {exc}"
+                ) from exc

@@ -1,0 +1,125 @@
+"""One connection in one transaction: runs the shared SQL layer's statements on a driver.
+
+Every statement goes through `Session.execute`, which renders `:name` parameters for the
+dialect, counts the statement on its backend's `StatementCounter` (transaction control
+included) and lets driver exceptions through for the backend to classify.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from registry_core.dialect import Dialect
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_now() -> str:
+    """The current time as fixed-width ISO-8601 UTC text, e.g. 2026-11-26T06:18:17.123456Z."""
+    return datetime.now(timezone.utc).strftime(_TS_FORMAT)
+
+
+def parse_timestamp(text: Any) -> datetime:
+    """A stored timestamp as an aware UTC datetime (also reads the seed's `datetime('now')`)."""
+    if isinstance(text, datetime):
+        return text if text.tzinfo else text.replace(tzinfo=timezone.utc)
+    value = str(text)
+    try:
+        return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class StatementCounter:
+    """Counts the SQL statements a backend sends (thread-safe), for tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self, n: int = 1) -> None:
+        with self._lock:
+            self._count += n
+
+    @property
+    def value(self) -> int:
+        return self._count
+
+
+class Session:
+    """A DB-API connection inside one transaction, speaking the shared SQL layer."""
+
+    def __init__(self, conn: Any, dialect: Dialect, counter: StatementCounter) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self._counter = counter
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Runs one statement; returns the cursor (rows not yet fetched)."""
+        rendered = self.dialect.render(sql)
+        bound = rendered.bind(params or {})
+        cur = self.conn.cursor()
+        self._counter.add()
+        if bound is None:
+            cur.execute(rendered.text)
+        else:
+            cur.execute(rendered.text, bound)
+        return cur
+
+    def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Every row of a query."""
+        cur = self.execute(sql, params)
+        try:
+            return [tuple(r) for r in cur.fetchall()]
+        finally:
+            cur.close()
+
+    def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        """The first row of a query, or None."""
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row, or None."""
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    def rowcount(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Runs a write; returns the number of rows it matched."""
+        cur = self.execute(sql, params)
+        try:
+            return int(cur.rowcount)
+        finally:
+            cur.close()
+
+    def insert(self, sql: str, params: Mapping[str, Any]) -> int:
+        """Runs an INSERT built with `Dialect.returning_id`; returns the new row's id."""
+        cur = self.execute(sql, params)
+        try:
+            if self.dialect.supports_returning:
+                row = cur.fetchone()
+                return int(row[0])
+            return int(cur.lastrowid)
+        finally:
+            cur.close()
+
+    def control(self, sql: str) -> None:
+        """Sends a transaction-control or session statement (BEGIN, SET ...)."""
+        cur = self.conn.cursor()
+        self._counter.add()
+        try:
+            cur.execute(sql)
+        finally:
+            cur.close()
+
+    def commit(self) -> None:
+        self._counter.add()
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self._counter.add()
+        self.conn.rollback()

@@ -1,0 +1,155 @@
+"""Connection strings: parsing, defaults from the environment, and masking of passwords."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from registry_core.errors import InvalidInputError
+
+URL_ENV = "MODEL_REGISTRY_URL"
+ARTIFACTS_ENV = "MODEL_REGISTRY_ARTIFACTS"
+DEFAULT_URL = "sqlite:///registry.db"
+MEMORY = ":memory:"
+
+_SCHEME_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A parsed connection string. `str()` and `repr()` never show the password."""
+
+    scheme: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    database: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_memory(self) -> bool:
+        """True for `sqlite://:memory:`."""
+        return self.scheme == "sqlite" and self.database == MEMORY
+
+    def masked(self) -> str:
+        """The URL with the password replaced by `***`, safe for messages and logs."""
+        return self._render(mask=True)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must never appear in a message (the password, raw and quoted)."""
+        if not self.password:
+            return ()
+        return tuple({self.password, quote(self.password, safe="")})
+
+    def _render(self, *, mask: bool) -> str:
+        if self.scheme == "sqlite":
+            base = f"sqlite://{self.database}" if self.is_memory else f"sqlite:///{self.database}"
+        else:
+            auth = ""
+            if self.username is not None:
+                auth = quote(self.username, safe="")
+                if self.password is not None:
+                    auth += ":" + ("***" if mask else quote(self.password, safe=""))
+                auth += "@"
+            hostport = self.host or ""
+            if self.port is not None:
+                hostport += f":{self.port}"
+            base = f"{self.scheme}://{auth}{hostport}/{self.database}"
+        if self.options:
+            base += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in self.options.items())
+        return base
+
+    def __str__(self) -> str:
+        return self.masked()
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every secret replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL to use: the argument, else $MODEL_REGISTRY_URL, else the embedded SQLite file."""
+    if url is None:
+        url = os.environ.get(URL_ENV) or DEFAULT_URL
+    return url
+
+
+def parse_url(url: str) -> DatabaseURL:
+    """Parse a connection string; raises InvalidInputError (without the password) if malformed."""
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidInputError(
+            "a connection string looks like sqlite:///registry.db, "
+            "postgresql://user:pw@host:5432/db or mysql://user:pw@host:3306/db"
+        )
+    scheme = url.split("://", 1)[0].lower()
+    scheme = _SCHEME_ALIASES.get(scheme, scheme)
+    if scheme == "sqlite":
+        return _parse_sqlite(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        masked = _mask_raw(url)
+        raise InvalidInputError(f"malformed connection string {masked}: {exc}") from None
+    database = unquote(parts.path.lstrip("/"))
+    if not database:
+        raise InvalidInputError(f"connection string {_mask_raw(url)} names no database")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return DatabaseURL(
+        scheme=scheme,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        host=parts.hostname,
+        port=port,
+        database=database,
+        options=options,
+    )
+
+
+def _parse_sqlite(url: str) -> DatabaseURL:
+    rest = url.split("://", 1)[1]
+    rest, _, query = rest.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    if rest in (MEMORY, "/" + MEMORY):
+        return DatabaseURL(scheme="sqlite", database=MEMORY, options=options)
+    if not rest.startswith("/") or rest == "/":
+        raise InvalidInputError(
+            f"SQLite URLs are sqlite:///relative.db, sqlite:////abs/path.db or "
+            f"sqlite://:memory:, not {url!r}"
+        )
+    # sqlite:///relative.db -> "relative.db"; sqlite:////abs/path.db -> "/abs/path.db"
+    return DatabaseURL(scheme="sqlite", database=unquote(rest[1:]), options=options)
+
+
+def _mask_raw(url: str) -> str:
+    """Mask the password of a URL that may not parse."""
+    head, sep, tail = url.partition("://")
+    if not sep:
+        return "<url>"
+    netloc, slash, path = tail.partition("/")
+    if "@" in netloc:
+        auth, _, hostpart = netloc.rpartition("@")
+        if ":" in auth:
+            auth = auth.split(":", 1)[0] + ":***"
+        netloc = f"{auth}@{hostpart}"
+    return f"{head}://{netloc}{slash}{path}"
+
+
+def default_artifacts(url: DatabaseURL, artifacts: str | os.PathLike[str] | None) -> Path:
+    """Where model files go: the argument, $MODEL_REGISTRY_ARTIFACTS, beside a SQLite file,
+    else ./artifacts."""
+    if artifacts is not None:
+        return Path(artifacts)
+    env = os.environ.get(ARTIFACTS_ENV)
+    if env:
+        return Path(env)
+    if url.scheme == "sqlite" and not url.is_memory:
+        return Path(url.database).parent / "artifacts"
+    return Path("artifacts")
