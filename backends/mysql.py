@@ -66,13 +66,21 @@ class MySQLDialect(Dialect):
 
     def type_names(self) -> dict[str, str]:
         return {
-            "id_pk": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "id_ref": "BIGINT",
-            "name": "VARCHAR(255)", "tag_value": "VARCHAR(500)", "version": "VARCHAR(32)",
-            "text": "MEDIUMTEXT", "timestamp": "VARCHAR(32)", "checksum": "VARCHAR(80)",
-            "table_options": (
-                f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"
-            ),
+            "id_pk": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+            "id_ref": "BIGINT",
+            "name": "VARCHAR(255)",
+            "tag_value": "VARCHAR(500)",
+            "version": "VARCHAR(32)",
+            "text": "MEDIUMTEXT",
+            "timestamp": "VARCHAR(32)",
+            "checksum": "VARCHAR(80)",
+            "table_options": (f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"),
         }
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        from mysql.connector import errors
+
+        return (errors.Error,)
 
     def classify(self, exc: BaseException) -> ErrorKind:
         from mysql.connector import errors
@@ -115,10 +123,16 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             raise InvalidInputError("pool_size and pool_timeout must be numbers") from None
         options.setdefault("connection_timeout", 10)
         kwargs: dict[str, Any] = {
-            "host": self.url.host or "localhost", "port": self.url.port or 3306,
-            "user": self.url.username, "password": self.url.password or "",
-            "database": self.url.database, "charset": "utf8mb4", "collation": "utf8mb4_bin",
-            "autocommit": False, "client_flags": [ClientFlag.FOUND_ROWS], **options,
+            "host": self.url.host or "localhost",
+            "port": self.url.port or 3306,
+            "user": self.url.username,
+            "password": self.url.password or "",
+            "database": self.url.database,
+            "charset": "utf8mb4",
+            "collation": "utf8mb4_bin",
+            "autocommit": False,
+            "client_flags": [ClientFlag.FOUND_ROWS],
+            **options,
         }
 
         def connect() -> Any:

@@ -35,10 +35,19 @@ class SQLiteDialect(Dialect):
         # INTEGER PRIMARY KEY is the rowid; every other text type is plain TEXT, which
         # compares with the BINARY collation (byte-exact, code point order).
         return {
-            "id_pk": "INTEGER PRIMARY KEY", "id_ref": "INTEGER", "name": "TEXT",
-            "tag_value": "TEXT", "version": "TEXT", "text": "TEXT", "timestamp": "TEXT",
-            "checksum": "TEXT", "table_options": "",
+            "id_pk": "INTEGER PRIMARY KEY",
+            "id_ref": "INTEGER",
+            "name": "TEXT",
+            "tag_value": "TEXT",
+            "version": "TEXT",
+            "text": "TEXT",
+            "timestamp": "TEXT",
+            "checksum": "TEXT",
+            "table_options": "",
         }
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
 
     def classify(self, exc: BaseException) -> ErrorKind:
         if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
@@ -67,9 +76,9 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
         if options:
             raise InvalidInputError(f"unknown sqlite URL options: {', '.join(sorted(options))}")
         path = self.url.database
-        if not self.url.is_memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if not self.url.is_memory:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
@@ -77,7 +86,7 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if not self.url.is_memory:
                 conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise BackendUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self.statements.add(3)
         self._conn = conn

@@ -1,9 +1,9 @@
 """registry-core: model registry metadata on SQLite, PostgreSQL or MySQL.
 
-    import registry_core
-    with registry_core.connect() as reg:          # ./registry.db, or $MODEL_REGISTRY_URL
-        v = reg.save_model(model, "churn", tags={"team": "growth"})
-        same = reg.load_model("churn", v.version)
+import registry_core
+with registry_core.connect() as reg:          # ./registry.db, or $MODEL_REGISTRY_URL
+    v = reg.save_model(model, "churn", tags={"team": "growth"})
+    same = reg.load_model("churn", v.version)
 """
 
 from registry_core.backend import MetadataBackend

@@ -89,7 +89,7 @@ class ArtifactStore:
         """Pickles `obj` into the staging area."""
         with self._staging_file() as (path, writer):
             try:
-                pickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+                pickle.dump(obj, writer, protocol=pickle.HIGHEST_PROTOCOL)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
                 raise InvalidInputError(f"the model cannot be pickled: {exc}") from exc
         return Staged(path, writer.size, "sha256:" + writer.hash.hexdigest())

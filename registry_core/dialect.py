@@ -92,9 +92,8 @@ class Dialect:
         def sub(m: re.Match[str]) -> str:
             if m.group("name"):
                 return self.placeholder
-            if m.group(0) == "%" and double_percent:
-                return "%%"
-            return m.group(0)
+            # %-style drivers scan the whole text, literals and comments included
+            return m.group(0).replace("%", "%%") if double_percent else m.group(0)
 
         rendered = Rendered(_TOKEN.sub(sub, sql), names)
         self._cache[sql] = rendered
@@ -107,16 +106,15 @@ class Dialect:
 
     def insert_if_absent(self, table: str, columns: Sequence[str], conflict: Sequence[str]) -> str:
         """INSERT that does nothing when a row with the same `conflict` key exists."""
-        return (
-            f"{insert_statement(table, columns)} ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-        )
+        return f"{insert_statement(table, columns)} ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
 
     def upsert(
         self, table: str, columns: Sequence[str], conflict: Sequence[str], update: Sequence[str]
     ) -> str:
         """INSERT that overwrites `update` columns when a row with the `conflict` key exists."""
         sets = ", ".join(f"{c} = excluded.{c}" for c in update)
-        return f"{insert_statement(table, columns)} ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+        keys = ", ".join(conflict)
+        return f"{insert_statement(table, columns)} ON CONFLICT ({keys}) DO UPDATE SET {sets}"
 
     def returning_id(self, insert_sql: str) -> str:
         """The INSERT as sent when the new row's id is wanted."""
@@ -140,6 +138,10 @@ class Dialect:
         return re.sub(r"\{\{\s*([a-z_]+)\s*\}\}", sub, sql)
 
     # -- errors ---------------------------------------------------------------------------
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exception classes; anything else passes through unwrapped."""
+        return ()
+
     def classify(self, exc: BaseException) -> ErrorKind:
         """How a driver exception is treated."""
         return ErrorKind.OTHER

@@ -206,8 +206,12 @@ class Migrator:
                     continue
                 s.execute(
                     _INSERT_DIRTY,
-                    {"version": m.version, "applied_at": utc_now(), "name": m.name,
-                     "checksum": m.checksum},
+                    {
+                        "version": m.version,
+                        "applied_at": utc_now(),
+                        "name": m.name,
+                        "checksum": m.checksum,
+                    },
                 )
                 self._run_script(s, m, m.up)
                 s.execute(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})

@@ -3,6 +3,7 @@ pool refuses instead of waiting when it is exhausted and caps at 32 connections)
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -37,7 +38,10 @@ class ConnectionPool(Generic[C]):
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._connect, self._close_conn, self._reset, self._is_alive = (
-            connect, close, reset, is_alive,
+            connect,
+            close,
+            reset,
+            is_alive,
         )
         self.max_size, self.timeout, self.check_after = max_size, timeout, check_after
         self._idle: deque[tuple[C, float]] = deque()
@@ -58,6 +62,7 @@ class ConnectionPool(Generic[C]):
 
     def _get(self) -> C:
         deadline = time.monotonic() + self.timeout
+        conn: C | None
         with self._cond:
             while True:
                 if self._closed:
@@ -76,12 +81,11 @@ class ConnectionPool(Generic[C]):
                         f"({self.max_size} in use); raise pool_size in the URL"
                     )
                 self._cond.wait(left)
-        if conn is not None and time.monotonic() - since > self.check_after:
-            if not self._is_alive(conn):
-                self._discard(conn)
-                return self._new_slot_connection()
         if conn is None:
             return self._new_slot_connection(reserved=True)
+        if time.monotonic() - since > self.check_after and not self._is_alive(conn):
+            self._discard(conn)
+            return self._new_slot_connection()
         return conn
 
     def _new_slot_connection(self, *, reserved: bool = False) -> C:
@@ -118,10 +122,9 @@ class ConnectionPool(Generic[C]):
             self._cond.notify()
 
     def _safe_close(self, conn: C) -> None:
-        try:
+        # closing a broken connection may fail; there is nothing more to do about it
+        with contextlib.suppress(Exception):
             self._close_conn(conn)
-        except Exception:  # closing a broken connection may fail; nothing to do about it
-            pass
 
     def close(self) -> None:
         """Closes idle connections now and in-use ones when they come back."""

@@ -100,8 +100,9 @@ class ModelRegistry:
         validate.name(name)
         validate.description(description)
         tag_map = validate.tags(tags)
-        return self._record(self.artifacts.stage_object(model), name, PICKLE_FILENAME,
-                            description, tag_map)
+        return self._record(
+            self.artifacts.stage_object(model), name, PICKLE_FILENAME, description, tag_map
+        )
 
     def save_model_file(
         self,
@@ -129,8 +130,12 @@ class ModelRegistry:
         placer = Placer(self.artifacts, staged, name, filename)
         try:
             return self.backend.create_version(
-                name, description=description, tags=tags, file_size_bytes=staged.size,
-                checksum=staged.checksum, place_file=placer,
+                name,
+                description=description,
+                tags=tags,
+                file_size_bytes=staged.size,
+                checksum=staged.checksum,
+                place_file=placer,
             )
         except BaseException:
             placer.discard()
@@ -204,4 +209,3 @@ class ModelRegistry:
             self.artifacts.remove(storage_path)
         except (OSError, ValueError) as exc:
             log.warning("could not remove model file %s: %s", storage_path, exc)
-

@@ -35,12 +35,9 @@ class Queries:
         self.list_models = f"SELECT {MODEL_COLUMNS} FROM mr_models m ORDER BY m.name"
         self.model_exists = "SELECT id FROM mr_models WHERE name = :name"
         self.update_model = (
-            "UPDATE mr_models SET description = :description, updated_at = :now "
-            "WHERE name = :name"
+            "UPDATE mr_models SET description = :description, updated_at = :now WHERE name = :name"
         )
-        self.model_storage_paths = (
-            f"SELECT mv.storage_path {_VERSION_FROM} WHERE m.name = :name"
-        )
+        self.model_storage_paths = f"SELECT mv.storage_path {_VERSION_FROM} WHERE m.name = :name"
         self.delete_model = "DELETE FROM mr_models WHERE name = :name"
 
         # -- saving a version: bounded statements whatever the tag or version count ----

@@ -24,7 +24,7 @@ from registry_core.errors import (
     NotFoundError,
     RegistryError,
 )
-from registry_core.migrator import Migrator, MigrationStatus
+from registry_core.migrator import MigrationStatus, Migrator
 from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
 from registry_core.session import Session, StatementCounter, parse_timestamp, utc_now
 from registry_core.sql import TAG_CHUNK, Queries
@@ -102,9 +102,7 @@ class SQLMetadataBackend(MetadataBackend):
             try:
                 with self._transaction(write=write) as session:
                     return work(session)
-            except RegistryError:
-                raise
-            except Exception as exc:
+            except self.dialect.driver_errors() as exc:
                 kind = self.dialect.classify(exc)
                 if kind is ErrorKind.RETRY and attempt < self.retries:
                     attempt += 1
@@ -141,9 +139,7 @@ class SQLMetadataBackend(MetadataBackend):
                         self.dialect, lambda: self._transaction_on(conn, write=True)
                     )
                     return action(migrator)
-        except RegistryError:
-            raise
-        except Exception as exc:
+        except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
 
     def migrate(self, *, target: str | None = None) -> list[str]:
@@ -161,14 +157,17 @@ class SQLMetadataBackend(MetadataBackend):
         try:
             with self._checkout() as conn:
                 return Migrator(self.dialect, lambda: self._transaction_on(conn)).status()
-        except RegistryError:
-            raise
-        except Exception as exc:
+        except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
 
     def migrator(self) -> Migrator:
         """A Migrator for dry runs (`sql()`); it opens no connection until used."""
         return Migrator(self.dialect, lambda: self._transaction())
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Runs one SQL statement of the caller's (`:name` parameters) in its own transaction
+        and returns its rows; for monitoring and ad-hoc reports, e.g. the seed's queries."""
+        return self._run(lambda s: s.all(sql, params), write=False)
 
     # -- helpers --------------------------------------------------------------------------
     def _missing(self, s: Session, name: str, what: str) -> NotFoundError:
@@ -200,8 +199,9 @@ class SQLMetadataBackend(MetadataBackend):
         return self._run(work, write=False)
 
     def list_models(self) -> list[Model]:
-        return self._run(lambda s: [_model(r) for r in s.all(self.queries.list_models)],
-                         write=False)
+        return self._run(
+            lambda s: [_model(r) for r in s.all(self.queries.list_models)], write=False
+        )
 
     def update_model(self, name: str, *, description: str | None) -> Model:
         name = validate.name(name)
@@ -244,19 +244,32 @@ class SQLMetadataBackend(MetadataBackend):
 
         def work(s: Session) -> ModelVersion:
             now = utc_now()
-            s.rowcount(q.create_model_if_absent, {
-                "name": name, "description": description, "created_at": now, "updated_at": now,
-            })
+            s.rowcount(
+                q.create_model_if_absent,
+                {
+                    "name": name,
+                    "description": description,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
             s.rowcount(q.bump_version_counter, {"name": name, "now": now})
             counter = s.one(q.read_version_counter, {"name": name})
             assert counter is not None  # created above, locked by the UPDATE
             model_id, number = counter[0], str(int(counter[1]))
             storage_path = place_file(number)
-            version_id = s.insert(q.insert_version, {
-                "model_id": model_id, "version": number, "description": description,
-                "storage_path": storage_path, "file_size_bytes": file_size_bytes,
-                "checksum": checksum, "created_at": now,
-            })
+            version_id = s.insert(
+                q.insert_version,
+                {
+                    "model_id": model_id,
+                    "version": number,
+                    "description": description,
+                    "storage_path": storage_path,
+                    "file_size_bytes": file_size_bytes,
+                    "checksum": checksum,
+                    "created_at": now,
+                },
+            )
             items = list(tag_map.items())
             for start in range(0, len(items), TAG_CHUNK):
                 chunk = items[start : start + TAG_CHUNK]
@@ -265,8 +278,14 @@ class SQLMetadataBackend(MetadataBackend):
                     params[f"k{i}"], params[f"v{i}"] = k, v
                 s.rowcount(Queries.insert_tags(len(chunk)), params)
             return ModelVersion(
-                name, number, description, storage_path, file_size_bytes,
-                parse_timestamp(now), dict(sorted(tag_map.items())), checksum,
+                name,
+                number,
+                description,
+                storage_path,
+                file_size_bytes,
+                parse_timestamp(now),
+                dict(sorted(tag_map.items())),
+                checksum,
             )
 
         return self._run(work)
@@ -337,8 +356,10 @@ class SQLMetadataBackend(MetadataBackend):
 
         def work(s: Session) -> None:
             row = self._version_row(s, name, number)
-            s.rowcount(self.queries.upsert_tag,
-                       {"model_version_id": row[7], "tag_key": key, "tag_value": value})
+            s.rowcount(
+                self.queries.upsert_tag,
+                {"model_version_id": row[7], "tag_key": key, "tag_value": value},
+            )
 
         self._run(work)
 
@@ -373,8 +394,14 @@ class SQLMetadataBackend(MetadataBackend):
             schema = None
             if "schema_migrations" in counts:
                 schema = s.scalar("SELECT MAX(version) FROM schema_migrations WHERE dirty = 0")
-            return DatabaseStats(self.name, server, None if schema is None else str(schema),
-                                 size, counts, self.url.masked())
+            return DatabaseStats(
+                self.name,
+                server,
+                None if schema is None else str(schema),
+                size,
+                counts,
+                self.url.masked(),
+            )
 
         return self._run(work, write=False)
 

@@ -1,0 +1,101 @@
+"""The contract suite's one parametrized fixture: every test runs on sqlite, postgresql and
+mysql, each time on an empty database that no other test sees.
+
+Servers come from `dbsources.choose` (URL, container or skip; see tests/dbsources.py). One
+container per engine per session; one fresh database (or SQLite file) per test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dbsources
+import registry_core
+from registry_core import ModelRegistry
+from registry_core.sqlbackend import SQLMetadataBackend
+
+
+class Servers:
+    """Lazily started servers for the session: engine -> admin URL."""
+
+    def __init__(self) -> None:
+        self._urls: dict[str, str] = {}
+        self._containers: list[Any] = []
+        self._docker: bool | None = None
+
+    def _docker_available(self) -> bool:
+        if self._docker is None:
+            self._docker = dbsources.docker_available()
+        return self._docker
+
+    def admin_url(self, engine: str) -> str:
+        if engine in self._urls:
+            return self._urls[engine]
+        choice = dbsources.choose(engine, dbsources.environ(), self._docker_available)
+        if choice.kind == "skip":
+            dbsources.give_up(choice, choice.detail)
+        if choice.kind == "container":
+            try:
+                container, url = dbsources.start_container(engine, choice.detail)
+            except Exception as exc:
+                dbsources.give_up(
+                    choice, f"{engine}: could not start container {choice.detail}: {exc}"
+                )
+            self._containers.append(container)
+        else:
+            url = choice.detail
+        self._urls[engine] = url
+        return url
+
+    def stop(self) -> None:
+        for container in self._containers:
+            container.stop()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    s = Servers()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(params=dbsources.ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(engine: str, servers: Servers, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no tables) for this test alone."""
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    admin = servers.admin_url(engine)
+    url = dbsources.create_database(engine, admin)
+    try:
+        yield url
+    finally:
+        dbsources.drop_database(engine, admin, url)
+
+
+@pytest.fixture
+def backend(db_url: str) -> Iterator[SQLMetadataBackend]:
+    """A migrated backend on the test's database."""
+    b = registry_core.open_backend(db_url)
+    assert isinstance(b, SQLMetadataBackend)
+    try:
+        b.migrate()
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def registry(db_url: str, tmp_path: Path) -> Iterator[ModelRegistry]:
+    """A connected (and so migrated) registry with its own artifact folder."""
+    with registry_core.connect(db_url, artifacts=tmp_path / "artifacts") as reg:
+        yield reg

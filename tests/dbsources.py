@@ -1,0 +1,167 @@
+"""Where the contract suite finds each database (SPEC section 6), kept free of pytest so that
+tests/unit can check the choice itself.
+
+Per engine: the URL in REGISTRY_TEST_<ENGINE>_URL if set; otherwise, if a Docker engine
+answers, a testcontainers container of REGISTRY_TEST_<ENGINE>_IMAGE (defaults postgres:16 and
+mysql:8.4); otherwise a skip with the reason. REGISTRY_TEST_REQUIRE (comma list) turns a skip
+of the engines it names into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import pytest
+
+ENGINES = ("sqlite", "postgresql", "mysql")
+DEFAULT_IMAGES = {"postgresql": "postgres:16", "mysql": "mysql:8.4"}
+#: containers' password: distinctive, so that tests can check no message shows it
+CONTAINER_PASSWORD = "rc-Secret-9f3e"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How one engine is provided: kind is "embedded", "url", "container" or "skip"."""
+
+    engine: str
+    kind: str
+    detail: str  # the URL, the image, or the reason for the skip
+    required: bool = False
+
+
+def required_engines(environ: Mapping[str, str]) -> set[str]:
+    """The engines REGISTRY_TEST_REQUIRE names; unknown names are an error, not ignored."""
+    raw = environ.get("REGISTRY_TEST_REQUIRE", "")
+    names = {n.strip().lower() for n in raw.split(",") if n.strip()}
+    unknown = names - set(ENGINES)
+    if unknown:
+        raise ValueError(
+            f"REGISTRY_TEST_REQUIRE names unknown engines {sorted(unknown)}; "
+            f"known: {', '.join(ENGINES)}"
+        )
+    return names
+
+
+def choose(engine: str, environ: Mapping[str, str], docker_available: Callable[[], bool]) -> Choice:
+    """Decide where `engine` comes from. `docker_available` is only called when needed."""
+    required = engine in required_engines(environ)
+    if engine == "sqlite":
+        return Choice(engine, "embedded", "sqlite (a file per test)", required)
+    upper = engine.upper()
+    url = environ.get(f"REGISTRY_TEST_{upper}_URL", "").strip()
+    if url:
+        return Choice(engine, "url", url, required)
+    if docker_available():
+        image = environ.get(f"REGISTRY_TEST_{upper}_IMAGE", "").strip() or DEFAULT_IMAGES[engine]
+        return Choice(engine, "container", image, required)
+    return Choice(
+        engine,
+        "skip",
+        f"{engine}: REGISTRY_TEST_{upper}_URL is not set and no Docker engine answers "
+        "(DOCKER_HOST or the default socket)",
+        required,
+    )
+
+
+def give_up(choice: Choice, message: str) -> NoReturn:
+    """Skips the test, or fails it when REGISTRY_TEST_REQUIRE names the engine."""
+    if choice.required:
+        pytest.fail(f"required by REGISTRY_TEST_REQUIRE but unavailable: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def docker_available() -> bool:
+    """True if a Docker-compatible engine answers a ping."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` pointing at another database on the same server."""
+    return urlsplit(url)._replace(path="/" + database).geturl()
+
+
+def start_container(engine: str, image: str) -> tuple[Any, str]:
+    """Starts a container of `image`; returns it and an admin URL in our scheme."""
+    if engine == "postgresql":
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:  # testcontainers < 4.15
+            from testcontainers.postgres import PostgresContainer
+        # fsync off: throwaway data, and database creation per test gets much faster
+        pg = PostgresContainer(
+            image, username="test", password=CONTAINER_PASSWORD, dbname="test", driver=None
+        ).with_command("-c fsync=off")
+        pg.start()
+        return pg, pg.get_connection_url()
+    try:
+        from testcontainers.community.mysql import MySqlContainer
+    except ImportError:
+        from testcontainers.mysql import MySqlContainer
+    my = MySqlContainer(image, username="root", password=CONTAINER_PASSWORD, dbname="test")
+    my.start()
+    return my, my.get_connection_url()
+
+
+def create_database(engine: str, admin_url: str) -> str:
+    """Creates an empty database beside `admin_url`'s; returns its URL."""
+    name = "rc_test_" + uuid.uuid4().hex[:12]
+    _admin(
+        engine,
+        admin_url,
+        f"CREATE DATABASE {name}" + (" CHARACTER SET utf8mb4" if engine == "mysql" else ""),
+    )
+    return with_database(admin_url, name)
+
+
+def drop_database(engine: str, admin_url: str, url: str) -> None:
+    """Drops a database made by create_database (connections still open are cut)."""
+    name = urlsplit(url).path.lstrip("/")
+    assert name.startswith("rc_test_")
+    if engine == "postgresql":
+        _admin(engine, admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    else:
+        _admin(engine, admin_url, f"DROP DATABASE IF EXISTS {name}")
+
+
+def _admin(engine: str, admin_url: str, sql: str) -> None:
+    parts = urlsplit(admin_url)
+    if engine == "postgresql":
+        import psycopg
+
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql)  # type: ignore[arg-type]
+        return
+    import mysql.connector
+
+    conn = mysql.connector.connect(
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=parts.username,
+        password=parts.password or "",
+        charset="utf8mb4",
+        collation="utf8mb4_bin",
+    )
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        cur.close()
+    finally:
+        conn.close()
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ

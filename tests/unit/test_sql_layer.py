@@ -1,0 +1,198 @@
+"""The shared SQL layer's mechanics, independent of any server: placeholder rendering, script
+splitting, migration expansion, URL handling and the connection pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from registry_core import InvalidInputError, MissingDriverError
+from registry_core.backends.mysql import MySQLDialect, binary_nopad_collation
+from registry_core.backends.postgresql import PostgreSQLDialect
+from registry_core.backends.sqlite import SQLiteDialect
+from registry_core.dialect import split_statements
+from registry_core.errors import BackendUnavailableError
+from registry_core.migrator import load_migrations
+from registry_core.pool import ConnectionPool
+from registry_core.urls import parse_url, scrub
+
+
+def test_render_qmark_and_format_styles() -> None:
+    sql = "SELECT ':skip', x::text FROM t WHERE a = :a AND b LIKE '50%' AND c = :a -- :no"
+    r = SQLiteDialect().render(sql)
+    assert r.text == "SELECT ':skip', x::text FROM t WHERE a = ? AND b LIKE '50%' AND c = ? -- :no"
+    assert r.bind({"a": 1}) == (1, 1)
+    p = PostgreSQLDialect().render(sql)
+    assert p.text == (
+        "SELECT ':skip', x::text FROM t WHERE a = %s AND b LIKE '50%%' AND c = %s -- :no"
+    )
+    # without parameters the driver does no % substitution, so nothing is doubled
+    assert PostgreSQLDialect().render("SELECT '50%'").text == "SELECT '50%'"
+    assert PostgreSQLDialect().render("SELECT '50%'").bind({}) is None
+
+
+def test_upserts_per_dialect() -> None:
+    cols, key, upd = ["k", "v"], ["k"], ["v"]
+    assert "ON CONFLICT (k) DO UPDATE SET v = excluded.v" in SQLiteDialect().upsert(
+        "t", cols, key, upd
+    )
+    my = MySQLDialect("utf8mb4_nopad_bin")
+    assert my.upsert("t", cols, key, upd).endswith("ON DUPLICATE KEY UPDATE v = VALUES(v)")
+    assert "IGNORE" not in my.insert_if_absent("t", cols, key)
+    assert my.int_cast("x") == "CAST(x AS SIGNED)"
+    assert PostgreSQLDialect().int_cast("x") == "CAST(x AS INTEGER)"
+
+
+def test_collation_by_server() -> None:
+    assert binary_nopad_collation("11.8.9-MariaDB-0+deb13u1 from Debian") == "utf8mb4_nopad_bin"
+    assert binary_nopad_collation("8.4.3") == "utf8mb4_0900_bin"
+
+
+def test_split_statements_respects_quotes_and_comments() -> None:
+    script = "CREATE TABLE a (x TEXT DEFAULT ';'); -- c;\nINSERT INTO a VALUES ('it''s; ok');\n;"
+    assert split_statements(script) == [
+        "CREATE TABLE a (x TEXT DEFAULT ';')",
+        "INSERT INTO a VALUES ('it''s; ok')",
+    ]
+
+
+def test_every_migration_expands_on_every_dialect() -> None:
+    for dialect in (SQLiteDialect(), PostgreSQLDialect(), MySQLDialect("utf8mb4_0900_bin")):
+        for m in load_migrations():
+            for text in (m.up, m.down):
+                assert text is not None, f"{m.label} lacks a down migration"
+                expanded = dialect.expand(text)
+                assert "{{" not in expanded
+                assert split_statements(expanded)
+    with pytest.raises(InvalidInputError, match="nope"):
+        SQLiteDialect().expand("CREATE TABLE t (x {{nope}})")
+
+
+def test_migration_files_are_numbered_consecutively() -> None:
+    versions = [m.version for m in load_migrations()]
+    assert versions == [f"{i:03d}" for i in range(1, len(versions) + 1)]
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme", "database"),
+    [
+        ("sqlite:///relative.db", "sqlite", "relative.db"),
+        ("sqlite:////abs/path.db", "sqlite", "/abs/path.db"),
+        ("sqlite://:memory:", "sqlite", ":memory:"),
+        ("postgresql://u:p%40ss@h:5432/db?sslmode=require", "postgresql", "db"),
+        ("postgres://u@h/db", "postgresql", "db"),
+        ("mysql://u:pw@h:3306/db", "mysql", "db"),
+    ],
+)
+def test_parse_url(url: str, scheme: str, database: str) -> None:
+    parsed = parse_url(url)
+    assert (parsed.scheme, parsed.database) == (scheme, database)
+
+
+def test_url_masking() -> None:
+    u = parse_url("postgresql://user:p%40ss@h:5432/db?sslmode=require")
+    assert u.password == "p@ss"
+    assert u.options == {"sslmode": "require"}
+    assert u.masked() == "postgresql://user:***@h:5432/db?sslmode=require"
+    assert "p@ss" not in repr(u) and "p@ss" not in str(u)
+    assert scrub("bad p@ss and p%40ss", u.secrets()) == "bad *** and ***"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "nonsense",
+        "sqlite://relative.db",
+        "postgresql://h:99999/db",
+        "mysql://u:secretpw@h:3306/",
+    ],
+)
+def test_bad_urls(bad: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        parse_url(bad)
+    assert "secretpw" not in str(info.value)
+
+
+def test_unknown_scheme_lists_the_known_ones() -> None:
+    import registry_core
+
+    with pytest.raises(InvalidInputError, match="sqlite"):
+        registry_core.open_backend("oracle://u@h/db")
+
+
+def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import registry_core
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingDriverError, match=r"registry-core\[postgresql\]"):
+        registry_core.open_backend("postgresql://u@127.0.0.1/db")
+    monkeypatch.setitem(sys.modules, "mysql.connector", None)
+    monkeypatch.setitem(sys.modules, "mysql", None)
+    with pytest.raises(MissingDriverError, match=r"registry-core\[mysql\]"):
+        registry_core.open_backend("mysql://u@127.0.0.1/db")
+
+
+def test_sqlite_unopenable_path_is_unavailable() -> None:
+    import registry_core
+
+    with pytest.raises(BackendUnavailableError):
+        registry_core.open_backend("sqlite:////proc/registry-core-cannot/x.db")
+
+
+class _Conn:
+    made = 0
+
+    def __init__(self) -> None:
+        _Conn.made += 1
+        self.alive = True
+
+
+def _pool(size: int, timeout: float = 1.0) -> ConnectionPool[_Conn]:
+    return ConnectionPool(
+        _Conn,
+        close=lambda c: None,
+        reset=lambda c: None,
+        is_alive=lambda c: c.alive,
+        max_size=size,
+        timeout=timeout,
+        check_after=0.0,
+    )
+
+
+def test_pool_reuses_connections() -> None:
+    _Conn.made = 0
+    pool = _pool(2)
+    for _ in range(10):
+        with pool.checkout():
+            pass
+    assert _Conn.made == 1
+
+
+def test_pool_waits_then_times_out() -> None:
+    pool = _pool(1, timeout=0.2)
+    with (
+        pool.checkout(),
+        pytest.raises(BackendUnavailableError, match="pool_size"),
+        pool.checkout(),
+    ):
+        pass
+    got: list[_Conn] = []
+    with pool.checkout() as c:
+        t = threading.Thread(target=lambda: got.append(pool._get()))
+        t.start()
+        time.sleep(0.05)
+    t.join()
+    assert got == [c]
+
+
+def test_pool_replaces_dead_connections() -> None:
+    pool = _pool(1)
+    with pool.checkout() as c:
+        c.alive = False
+    with pool.checkout() as d:
+        assert d is not c and d.alive
