@@ -1,0 +1,202 @@
+"""`registry-core` (also `python -m registry_core`): migrations and statistics from a shell.
+
+Exit codes: 0 done (for `status`: up to date), 1 failed, 2 bad usage,
+3 `status` found pending migrations, 4 the schema is dirty (a migration failed part-way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from registry_core.errors import RegistryError
+from registry_core.migrator import MigrationStatus, Migrator
+from registry_core.urls import URL_ENV, parse_url, resolve_url
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING, EXIT_DIRTY = 0, 1, 2, 3, 4
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="registry-core",
+        description="Manage a registry-core database: migrations, status, statistics.",
+        epilog=f"The URL comes from --url, else ${URL_ENV}, else sqlite:///registry.db.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help=f"connection string (default: ${URL_ENV})")
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    m = sub.add_parser("migrate", parents=[common], help="apply pending migrations")
+    m.add_argument("--to", metavar="VERSION", help="stop after this version (e.g. 002)")
+    d = sub.add_parser("downgrade", parents=[common], help="revert migrations above VERSION")
+    d.add_argument("version", help="the version to keep (000 reverts everything)")
+    d.add_argument("--yes", action="store_true", help="confirm: down migrations drop data")
+    sub.add_parser("status", parents=[common], help="applied, pending and dirty migrations")
+    sub.add_parser("repair", parents=[common],
+                   help="clear a dirty migration after fixing the schema by hand")
+    s = sub.add_parser("sql", parents=[common],
+                       help="print the SQL migrations would run (dry run)")
+    s.add_argument("--down", action="store_true", help="the down migrations instead")
+    s.add_argument("--to", metavar="VERSION", help="only up to this version")
+    s.add_argument("--dialect", choices=["sqlite", "postgresql", "mysql", "mariadb"],
+                   help="render for this database without connecting")
+    sub.add_parser("stats", parents=[common], help="registry and database statistics")
+    return p
+
+
+def _version_arg(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not (value.isdigit() and len(value) <= 3):
+        raise RegistryError(f"a migration version is three digits such as 002, not {value!r}")
+    return value.zfill(3)
+
+
+def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print("\n".join(lines))
+
+
+def _status_data(status: MigrationStatus) -> dict[str, Any]:
+    return {
+        "current": status.current,
+        "applied": [
+            {"version": a.version, "name": a.name, "applied_at": a.applied_at, "dirty": a.dirty}
+            for a in status.applied
+        ],
+        "pending": [{"version": m.version, "name": m.name} for m in status.pending],
+        "dirty": status.dirty.version if status.dirty else None,
+        "changed": status.changed,
+        "unknown": status.unknown,
+    }
+
+
+def _status_lines(status: MigrationStatus, location: str) -> list[str]:
+    lines = [f"database: {location}", f"schema version: {status.current or '(empty)'}", ""]
+    lines.append(f"{'VERSION':<8} {'NAME':<32} {'STATE':<8} APPLIED AT")
+    for a in status.applied:
+        state = "DIRTY" if a.dirty else "applied"
+        lines.append(f"{a.version:<8} {a.name or '':<32} {state:<8} {a.applied_at}")
+    for m in status.pending:
+        lines.append(f"{m.version:<8} {m.name:<32} {'pending':<8} -")
+    if status.changed:
+        lines.append(f"\nchanged since applied: {', '.join(status.changed)}")
+    if status.dirty:
+        lines.append(f"\nmigration {status.dirty.version} is dirty: fix the schema, then run "
+                     "`registry-core repair` (README: 'Recovering a failed migration')")
+    return lines
+
+
+def _dialect_for(name: str) -> Any:
+    from registry_core.backends.mysql import MySQLDialect
+    from registry_core.backends.postgresql import PostgreSQLDialect
+    from registry_core.backends.sqlite import SQLiteDialect
+
+    if name == "sqlite":
+        return SQLiteDialect()
+    if name == "postgresql":
+        return PostgreSQLDialect()
+    return MySQLDialect("utf8mb4_nopad_bin" if name == "mariadb" else "utf8mb4_0900_bin")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The CLI; returns the exit code."""
+    args = _parser().parse_args(argv)
+    from registry_core.entrypoints import open_backend
+
+    try:
+        if args.command == "sql" and args.dialect:
+            migrator = Migrator(_dialect_for(args.dialect), _no_connection)
+            return _print_sql(migrator, args)
+        url = resolve_url(args.url)
+        location = parse_url(url).masked()
+        if args.command == "downgrade" and not args.yes:
+            print("downgrade drops tables and their data; add --yes to confirm", file=sys.stderr)
+            return EXIT_USAGE
+        backend: Any = open_backend(url)
+        with backend:
+            if args.command == "sql":
+                return _print_sql(backend.migrator(), args)
+            if args.command == "status":
+                status = backend.migration_status()
+                _emit(args.json, {"database": location, **_status_data(status)},
+                      _status_lines(status, location))
+                if status.dirty:
+                    return EXIT_DIRTY
+                return EXIT_PENDING if status.pending else EXIT_OK
+            if args.command == "migrate":
+                done = backend.migrate(target=_version_arg(args.to))
+                _emit(args.json, {"database": location, "applied": done},
+                      [f"{location}: applied {', '.join(done)}" if done
+                       else f"{location}: already up to date"])
+            elif args.command == "downgrade":
+                done = backend.downgrade(_version_arg(args.version))
+                _emit(args.json, {"database": location, "reverted": done},
+                      [f"{location}: reverted {', '.join(done)}" if done
+                       else f"{location}: nothing above {args.version}"])
+            elif args.command == "repair":
+                fixed = backend.repair()
+                _emit(args.json, {"database": location, "repaired": fixed},
+                      [f"{location}: cleared dirty migration {fixed}; run migrate to apply it"
+                       if fixed else f"{location}: nothing to repair"])
+            elif args.command == "stats":
+                return _print_stats(backend, args)
+        return EXIT_OK
+    except RegistryError as exc:
+        print(f"registry-core: error: {exc}", file=sys.stderr)
+        from registry_core.errors import MigrationError
+
+        if isinstance(exc, MigrationError) and "dirty" in str(exc):
+            return EXIT_DIRTY
+        return EXIT_FAILED
+
+
+def _no_connection() -> Any:
+    raise RegistryError("this command needs --url, not --dialect")
+
+
+def _print_sql(migrator: Migrator, args: argparse.Namespace) -> int:
+    target = _version_arg(args.to)
+    statements = list(migrator.sql(target=target, down=args.down))
+    if args.json:
+        print(json.dumps([{"migration": label, "sql": sql} for label, sql in statements],
+                         indent=2))
+        return EXIT_OK
+    current = None
+    for label, sql in statements:
+        if label != current:
+            print(f"-- {label}{' (down)' if args.down else ''}")
+            current = label
+        print(sql + ";\n")
+    return EXIT_OK
+
+
+def _print_stats(backend: Any, args: argparse.Namespace) -> int:
+    if backend.migration_status().current is None:
+        raise RegistryError("this database has no registry schema yet; run `registry-core migrate`")
+    db = backend.database_stats()
+    reg = backend.stats()
+    data = {**db.as_dict(), "registry": reg.__dict__}
+    lines = [
+        f"backend:         {db.backend} {db.server_version}",
+        f"database:        {db.location}",
+        f"schema version:  {db.schema_version}",
+        f"size:            {db.size_bytes} bytes ({db.size_bytes / 1_048_576:.2f} MiB)",
+        f"models:          {reg.total_models}",
+        f"versions:        {reg.total_versions} ({reg.total_size_bytes} bytes of files, "
+        f"{reg.avg_size_bytes:.0f} on average)",
+        "rows:",
+        *[f"  {table:<22} {count}" for table, count in db.row_counts.items()],
+    ]
+    _emit(args.json, data, lines)
+    return EXIT_OK
+
+
+def main() -> None:
+    sys.exit(run())
