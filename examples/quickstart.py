@@ -19,8 +19,10 @@ class ThresholdModel:
 def main() -> None:
     with registry_core.connect() as reg:
         v = reg.save_model(
-            ThresholdModel(0.5), "churn_classifier",
-            description="baseline threshold", tags={"type": "classification", "team": "growth"},
+            ThresholdModel(0.5),
+            "churn_classifier",
+            description="baseline threshold",
+            tags={"type": "classification", "team": "growth"},
         )
         print(f"saved {v.name} version {v.version} ({v.file_size_bytes} bytes, {v.checksum})")
         reg.set_tag(v.name, v.version, "stage", "staging")
@@ -30,14 +32,20 @@ def main() -> None:
             print(f"{model.name}: versions {', '.join(x.version for x in versions)}")
         latest = reg.load_model("churn_classifier")
         print("latest predicts", latest.predict([0.2, 0.7]))
-        print("tagged classification:",
-              [(x.name, x.version) for x in reg.find_by_tag("type", "classification")])
+        print(
+            "tagged classification:",
+            [(x.name, x.version) for x in reg.find_by_tag("type", "classification")],
+        )
         s = reg.stats()
-        print(f"{s.total_models} model(s), {s.total_versions} version(s), "
-              f"{s.total_size_bytes} bytes stored")
+        print(
+            f"{s.total_models} model(s), {s.total_versions} version(s), "
+            f"{s.total_size_bytes} bytes stored"
+        )
         db = reg.database_stats()
-        print(f"{db.backend} {db.server_version}, schema {db.schema_version}, "
-              f"{db.size_bytes} bytes, rows {db.row_counts}")
+        print(
+            f"{db.backend} {db.server_version}, schema {db.schema_version}, "
+            f"{db.size_bytes} bytes, rows {db.row_counts}"
+        )
 
 
 if __name__ == "__main__":

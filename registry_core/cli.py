@@ -36,14 +36,17 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("version", help="the version to keep (000 reverts everything)")
     d.add_argument("--yes", action="store_true", help="confirm: down migrations drop data")
     sub.add_parser("status", parents=[common], help="applied, pending and dirty migrations")
-    sub.add_parser("repair", parents=[common],
-                   help="clear a dirty migration after fixing the schema by hand")
-    s = sub.add_parser("sql", parents=[common],
-                       help="print the SQL migrations would run (dry run)")
+    sub.add_parser(
+        "repair", parents=[common], help="clear a dirty migration after fixing the schema by hand"
+    )
+    s = sub.add_parser("sql", parents=[common], help="print the SQL migrations would run (dry run)")
     s.add_argument("--down", action="store_true", help="the down migrations instead")
     s.add_argument("--to", metavar="VERSION", help="only up to this version")
-    s.add_argument("--dialect", choices=["sqlite", "postgresql", "mysql", "mariadb"],
-                   help="render for this database without connecting")
+    s.add_argument(
+        "--dialect",
+        choices=["sqlite", "postgresql", "mysql", "mariadb"],
+        help="render for this database without connecting",
+    )
     sub.add_parser("stats", parents=[common], help="registry and database statistics")
     return p
 
@@ -88,8 +91,10 @@ def _status_lines(status: MigrationStatus, location: str) -> list[str]:
     if status.changed:
         lines.append(f"\nchanged since applied: {', '.join(status.changed)}")
     if status.dirty:
-        lines.append(f"\nmigration {status.dirty.version} is dirty: fix the schema, then run "
-                     "`registry-core repair` (README: 'Recovering a failed migration')")
+        lines.append(
+            f"\nmigration {status.dirty.version} is dirty: fix the schema, then run "
+            "`registry-core repair` (README: 'Recovering a failed migration')"
+        )
     return lines
 
 
@@ -125,26 +130,47 @@ def run(argv: Sequence[str] | None = None) -> int:
                 return _print_sql(backend.migrator(), args)
             if args.command == "status":
                 status = backend.migration_status()
-                _emit(args.json, {"database": location, **_status_data(status)},
-                      _status_lines(status, location))
+                _emit(
+                    args.json,
+                    {"database": location, **_status_data(status)},
+                    _status_lines(status, location),
+                )
                 if status.dirty:
                     return EXIT_DIRTY
                 return EXIT_PENDING if status.pending else EXIT_OK
             if args.command == "migrate":
                 done = backend.migrate(target=_version_arg(args.to))
-                _emit(args.json, {"database": location, "applied": done},
-                      [f"{location}: applied {', '.join(done)}" if done
-                       else f"{location}: already up to date"])
+                _emit(
+                    args.json,
+                    {"database": location, "applied": done},
+                    [
+                        f"{location}: applied {', '.join(done)}"
+                        if done
+                        else f"{location}: already up to date"
+                    ],
+                )
             elif args.command == "downgrade":
                 done = backend.downgrade(_version_arg(args.version))
-                _emit(args.json, {"database": location, "reverted": done},
-                      [f"{location}: reverted {', '.join(done)}" if done
-                       else f"{location}: nothing above {args.version}"])
+                _emit(
+                    args.json,
+                    {"database": location, "reverted": done},
+                    [
+                        f"{location}: reverted {', '.join(done)}"
+                        if done
+                        else f"{location}: nothing above {args.version}"
+                    ],
+                )
             elif args.command == "repair":
                 fixed = backend.repair()
-                _emit(args.json, {"database": location, "repaired": fixed},
-                      [f"{location}: cleared dirty migration {fixed}; run migrate to apply it"
-                       if fixed else f"{location}: nothing to repair"])
+                _emit(
+                    args.json,
+                    {"database": location, "repaired": fixed},
+                    [
+                        f"{location}: cleared dirty migration {fixed}; run migrate to apply it"
+                        if fixed
+                        else f"{location}: nothing to repair"
+                    ],
+                )
             elif args.command == "stats":
                 return _print_stats(backend, args)
         return EXIT_OK
@@ -165,8 +191,7 @@ def _print_sql(migrator: Migrator, args: argparse.Namespace) -> int:
     target = _version_arg(args.to)
     statements = list(migrator.sql(target=target, down=args.down))
     if args.json:
-        print(json.dumps([{"migration": label, "sql": sql} for label, sql in statements],
-                         indent=2))
+        print(json.dumps([{"migration": label, "sql": sql} for label, sql in statements], indent=2))
         return EXIT_OK
     current = None
     for label, sql in statements:

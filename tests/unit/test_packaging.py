@@ -39,7 +39,9 @@ def test_wheel_installs_and_imports_outside_the_repo(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), "."],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     (wheel,) = dist.glob("registry_core-*.whl")
     env_dir = tmp_path / "venv"
@@ -47,17 +49,27 @@ def test_wheel_installs_and_imports_outside_the_repo(tmp_path: Path) -> None:
     python = env_dir / "bin" / "python"
     subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     work = tmp_path / "elsewhere"
     work.mkdir()
     out = subprocess.run(
-        [str(python), "-c", CHECK], cwd=work, check=True, capture_output=True, text=True,
+        [str(python), "-c", CHECK],
+        cwd=work,
+        check=True,
+        capture_output=True,
+        text=True,
         env={"PATH": str(env_dir / "bin"), "HOME": str(tmp_path)},
     )
     assert out.stdout.startswith("ok 1 ")
     assert "registry-core[postgresql]" in out.stdout
     script = env_dir / "bin" / "registry-core"
-    status = subprocess.run([str(script), "status"], cwd=work, capture_output=True, text=True,
-                            env={"PATH": str(env_dir / "bin"), "HOME": str(tmp_path)})
+    status = subprocess.run(
+        [str(script), "status"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env={"PATH": str(env_dir / "bin"), "HOME": str(tmp_path)},
+    )
     assert status.returncode == 0, status.stderr
