@@ -19,7 +19,7 @@ from registry_core.errors import BackendUnavailableError, InvalidInputError, Mis
 from registry_core.pool import ConnectionPool
 from registry_core.session import Session
 from registry_core.sqlbackend import SQLMetadataBackend
-from registry_core.urls import scrub
+from registry_core.urls import POOL_OPTIONS, scrub, take_options
 
 SQL_MODE = (
     "STRICT_ALL_TABLES,ONLY_FULL_GROUP_BY,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
@@ -29,15 +29,32 @@ SQL_MODE = (
 MIGRATION_LOCK = "CONCAT('registry_core.migrate.', MD5(DATABASE()))"
 MIGRATION_LOCK_WAIT = 600  # seconds
 
+#: mysql.connector.connect arguments a URL may set, with their types
+DRIVER_OPTIONS: dict[str, type] = {
+    "connection_timeout": int,
+    "ssl_ca": str,
+    "ssl_cert": str,
+    "ssl_key": str,
+    "ssl_disabled": bool,
+    "ssl_verify_cert": bool,
+    "ssl_verify_identity": bool,
+    "auth_plugin": str,
+    "unix_socket": str,
+    "use_pure": bool,
+    "compress": bool,
+}
+
 _UNIQUE = {1062, 1586}  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
 _RETRY = {1213}  # ER_LOCK_DEADLOCK
-_UNAVAILABLE = {1040, 1044, 1045, 1049, 1205, 2002, 2003, 2005, 2006, 2013, 2055}
+# too many connections, access denied, unknown database, lock wait timeout, connection
+# errors and losses (MySQL 8.4 4031 inactivity disconnect, MariaDB 1927 connection killed)
+_UNAVAILABLE = {1040, 1044, 1045, 1049, 1205, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
 
 
 class MySQLDialect(Dialect):
     name: ClassVar[str] = "mysql"
     placeholder: ClassVar[str] = "%s"
-    escape_percent: ClassVar[bool] = True
+    escape_percent: ClassVar[bool] = False  # the driver only substitutes %s; it never reads %%
     int_cast_type: ClassVar[str] = "SIGNED"
     transactional_ddl: ClassVar[bool] = False
     table_exists_sql: ClassVar[str] = (
@@ -74,6 +91,7 @@ class MySQLDialect(Dialect):
             "text": "MEDIUMTEXT",
             "timestamp": "VARCHAR(32)",
             "checksum": "VARCHAR(80)",
+            "double": "DOUBLE",
             "table_options": (f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"),
         }
 
@@ -103,8 +121,8 @@ def binary_nopad_collation(server_version: str) -> str:
 class MySQLMetadataBackend(SQLMetadataBackend):
     """`mysql://user:pw@host:3306/db`.
 
-    URL options: `pool_size` (default 10), `pool_timeout` (default 30 s); every other option
-    (connection_timeout, ssl_ca, ...) passes to `mysql.connector.connect`.
+    URL options: `pool_size` (default 10), `pool_timeout` (default 30 s), and the
+    `mysql.connector.connect` arguments in DRIVER_OPTIONS (connection_timeout, ssl_ca, ...).
     """
 
     name = "mysql"
@@ -115,14 +133,19 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             from mysql.connector.constants import ClientFlag
         except ImportError as exc:
             raise MissingDriverError("MySQL", "mysql", "mysql-connector-python") from exc
-        options: dict[str, Any] = dict(self.url.options)
-        try:
-            pool_size = int(options.pop("pool_size", "10"))
-            pool_timeout = float(options.pop("pool_timeout", "30"))
-        except ValueError:
-            raise InvalidInputError("pool_size and pool_timeout must be numbers") from None
-        options.setdefault("connection_timeout", 10)
+        options = dict(self.url.options)
+        pool = take_options(options, POOL_OPTIONS, backend="mysql")
+        driver = take_options(options, DRIVER_OPTIONS, backend="mysql")
+        if options:
+            raise InvalidInputError(
+                f"unknown mysql URL options: {', '.join(sorted(options))}; known: "
+                f"{', '.join(sorted([*POOL_OPTIONS, *DRIVER_OPTIONS]))}"
+            )
+        # The options cannot override what the backend relies on (transactions, charset,
+        # FOUND_ROWS): those keys are not in DRIVER_OPTIONS.
         kwargs: dict[str, Any] = {
+            "connection_timeout": 10,
+            **driver,
             "host": self.url.host or "localhost",
             "port": self.url.port or 3306,
             "user": self.url.username,
@@ -132,7 +155,6 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             "collation": "utf8mb4_bin",
             "autocommit": False,
             "client_flags": [ClientFlag.FOUND_ROWS],
-            **options,
         }
 
         def connect() -> Any:
@@ -140,8 +162,12 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             cur = conn.cursor()
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cur.execute(f"SET SESSION sql_mode = '{SQL_MODE}'")
-            cur.close()
             self.statements.add(2)
+            if "mariadb" not in str(conn.server_info).lower():
+                # MySQL 8 caches table sizes in information_schema for a day by default
+                cur.execute("SET SESSION information_schema_stats_expiry = 0")
+                self.statements.add()
+            cur.close()
             return conn
 
         self._pool: ConnectionPool[Any] = ConnectionPool(
@@ -149,8 +175,8 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             close=lambda c: c.close(),
             reset=lambda c: c.rollback(),
             is_alive=lambda c: bool(c.is_connected()),
-            max_size=max(1, pool_size),
-            timeout=pool_timeout,
+            max_size=max(1, pool.get("pool_size", 10)),
+            timeout=pool.get("pool_timeout", 30.0),
         )
         try:
             with self._pool.checkout() as conn:

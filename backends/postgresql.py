@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from registry_core.dialect import Dialect, ErrorKind
-from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
+from registry_core.errors import BackendUnavailableError, MissingDriverError
 from registry_core.session import Session
 from registry_core.sqlbackend import SQLMetadataBackend
-from registry_core.urls import scrub
+from registry_core.urls import POOL_OPTIONS, scrub, take_options
 
 #: pg_advisory_lock key of the migration runner (any constant: "rc-mig" in ASCII)
 MIGRATION_LOCK_KEY = 0x72632D6D6967
@@ -43,6 +43,7 @@ class PostgreSQLDialect(Dialect):
             "text": "TEXT",
             "timestamp": "TEXT",
             "checksum": "TEXT",
+            "double": "DOUBLE PRECISION",
             "table_options": "",
         }
 
@@ -88,11 +89,8 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         except ImportError as exc:
             raise MissingDriverError("PostgreSQL", "postgresql", "psycopg") from exc
         options = dict(self.url.options)
-        try:
-            pool_size = int(options.pop("pool_size", "10"))
-            pool_timeout = float(options.pop("pool_timeout", "30"))
-        except ValueError:
-            raise InvalidInputError("pool_size and pool_timeout must be numbers") from None
+        pool = take_options(options, POOL_OPTIONS, backend="postgresql")
+        pool_size, pool_timeout = pool.get("pool_size", 10), pool.get("pool_timeout", 30.0)
         options.setdefault("connect_timeout", "10")
         options.setdefault("application_name", "registry-core")
         params: dict[str, Any] = {

@@ -18,6 +18,7 @@ from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import BackendUnavailableError, InvalidInputError
 from registry_core.session import Session
 from registry_core.sqlbackend import SQLMetadataBackend
+from registry_core.urls import take_options
 
 
 class SQLiteDialect(Dialect):
@@ -43,6 +44,7 @@ class SQLiteDialect(Dialect):
             "text": "TEXT",
             "timestamp": "TEXT",
             "checksum": "TEXT",
+            "double": "REAL",
             "table_options": "",
         }
 
@@ -69,10 +71,7 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
 
     def _open(self) -> Dialect:
         options = dict(self.url.options)
-        try:
-            timeout = float(options.pop("timeout", "30"))
-        except ValueError:
-            raise InvalidInputError("sqlite option timeout must be a number of seconds") from None
+        timeout = take_options(options, {"timeout": float}, backend="sqlite").get("timeout", 30.0)
         if options:
             raise InvalidInputError(f"unknown sqlite URL options: {', '.join(sorted(options))}")
         path = self.url.database

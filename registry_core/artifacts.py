@@ -13,7 +13,7 @@ import hashlib
 import os
 import pickle
 import re
-import shutil
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,11 +104,15 @@ class ArtifactStore:
                 writer.write(chunk)
         return Staged(path, writer.size, "sha256:" + writer.hash.hexdigest())
 
-    def relative_path(self, name: str, version: str, filename: str) -> str:
-        """Where a version's file lives, relative to the root (POSIX separators)."""
+    def relative_path(self, name: str, version: str, filename: str, token: str) -> str:
+        """Where a version's file lives, relative to the root (POSIX separators).
+
+        `token` is unique to one save: a save that fails and frees its version number, or a
+        model deleted and created again, can never touch another save's file.
+        """
         stem, dot, ext = filename.rpartition(".")
         safe = f"{_slug(stem, 80)}.{_slug(ext, 16)}" if dot and stem else _slug(filename, 100)
-        return str(PurePosixPath("models", model_dir(name), version, safe))
+        return str(PurePosixPath("models", model_dir(name), version, f"{token}-{safe}"))
 
     def absolute(self, storage_path: str) -> Path:
         """The file behind a storage path; refuses paths that leave the root."""
@@ -120,8 +124,15 @@ class ArtifactStore:
     def move(self, current: Path, storage_path: str) -> Path:
         """Renames a staged (or already placed) file to `storage_path`; returns the new path."""
         dest = self.absolute(storage_path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(current, dest)
+        for attempt in (1, 2):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(current, dest)
+                break
+            except FileNotFoundError:
+                # a concurrent remove() of the last file may have removed the empty folder
+                if attempt == 2 or not current.exists():
+                    raise
         return dest
 
     # -- reading ---------------------------------------------------------------------
@@ -149,7 +160,8 @@ class ArtifactStore:
 
     # -- removing --------------------------------------------------------------------
     def remove(self, storage_path: str) -> None:
-        """Deletes one version's file and its folder if empty; missing files are fine."""
+        """Deletes one version's file, then its version and model folders if empty; missing
+        files are fine."""
         path = self.absolute(storage_path)
         path.unlink(missing_ok=True)
         for parent in (path.parent, path.parent.parent):
@@ -157,10 +169,6 @@ class ArtifactStore:
                 parent.rmdir()
             except OSError:
                 break
-
-    def remove_model(self, name: str) -> None:
-        """Deletes a model's whole folder."""
-        shutil.rmtree(self.root / "models" / model_dir(name), ignore_errors=True)
 
 
 class Placer:
@@ -173,9 +181,10 @@ class Placer:
     def __init__(self, store: ArtifactStore, staged: Staged, name: str, filename: str) -> None:
         self.store, self.name, self.filename = store, name, filename
         self.current = staged.path
+        self.token = secrets.token_hex(6)
 
     def __call__(self, version: str) -> str:
-        rel = self.store.relative_path(self.name, version, self.filename)
+        rel = self.store.relative_path(self.name, version, self.filename, self.token)
         self.current = self.store.move(self.current, rel)
         return rel
 

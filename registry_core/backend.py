@@ -9,7 +9,7 @@ another store and register it under the `registry_core.backends` entry-point gro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 
 from registry_core.migrator import MigrationStatus
@@ -36,6 +36,14 @@ class MetadataBackend(ABC):
     @abstractmethod
     def migration_status(self) -> MigrationStatus:
         """Applied, pending and dirty migrations; reads schema_migrations only."""
+
+    @abstractmethod
+    def downgrade(self, target: str) -> list[str]:
+        """Reverts migrations above `target` ("000": all) under the lock; returns them."""
+
+    @abstractmethod
+    def repair(self) -> str | None:
+        """Forgets a dirty migration's record (after the operator fixed the schema)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -80,12 +88,30 @@ class MetadataBackend(ABC):
         file_size_bytes: int,
         checksum: str,
         place_file: PlaceFile,
+        metrics: Mapping[str, float] | None = None,
+        parents: Sequence[tuple[str, str]] = (),
     ) -> ModelVersion:
-        """Creates the model if needed and its next version with tags, in one transaction."""
+        """Creates the model if needed and its next version with tags, metrics and lineage
+        edges to `parents` (existing (name, version) pairs), in one transaction."""
 
     @abstractmethod
-    def get_version(self, name: str, version: str | None = None) -> ModelVersion:
-        """One version (None: the latest); NotFoundError if absent."""
+    def get_version(
+        self, name: str, version: str | None = None, *, alias: str | None = None
+    ) -> ModelVersion:
+        """One version: by number, by alias, or (neither) the latest; NotFoundError if absent."""
+
+    @abstractmethod
+    def best_version(
+        self, name: str, metric: str, *, higher_is_better: bool = True
+    ) -> ModelVersion:
+        """The version with the best value of `metric` (ties: the newest)."""
+
+    @abstractmethod
+    def lineage(
+        self, name: str, version: str, *, direction: str = "ancestors"
+    ) -> list[ModelVersion]:
+        """Every version the given one derives from ("ancestors") or that derives from it
+        ("descendants"), nearest first, in one recursive query."""
 
     @abstractmethod
     def list_versions(self, name: str) -> list[ModelVersion]:
@@ -111,6 +137,15 @@ class MetadataBackend(ABC):
     @abstractmethod
     def delete_tag(self, name: str, version: str, key: str) -> None:
         """Removes one tag; NotFoundError if the version or the tag is absent."""
+
+    # -- aliases ---------------------------------------------------------------------
+    @abstractmethod
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Points `alias` of the model at `version`, creating or moving it atomically."""
+
+    @abstractmethod
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Removes an alias; NotFoundError if absent."""
 
     # -- statistics --------------------------------------------------------------------
     @abstractmethod

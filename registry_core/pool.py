@@ -33,7 +33,7 @@ class ConnectionPool(Generic[C]):
         is_alive: Callable[[C], bool],
         max_size: int = 10,
         timeout: float = 30.0,
-        check_after: float = 30.0,
+        check_after: float = 5.0,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
@@ -82,16 +82,20 @@ class ConnectionPool(Generic[C]):
                     )
                 self._cond.wait(left)
         if conn is None:
-            return self._new_slot_connection(reserved=True)
-        if time.monotonic() - since > self.check_after and not self._is_alive(conn):
-            self._discard(conn)
-            return self._new_slot_connection()
+            return self._connect_in_slot()
+        if time.monotonic() - since > self.check_after and not self._alive(conn):
+            self._safe_close(conn)
+            return self._connect_in_slot()  # the dead connection's slot, kept
         return conn
 
-    def _new_slot_connection(self, *, reserved: bool = False) -> C:
-        if not reserved:
-            with self._cond:
-                self._size += 1
+    def _alive(self, conn: C) -> bool:
+        try:
+            return self._is_alive(conn)
+        except Exception:
+            return False
+
+    def _connect_in_slot(self) -> C:
+        """A new connection in a slot this thread already counted; frees it on failure."""
         try:
             return self._connect()
         except BaseException:

@@ -29,6 +29,8 @@ class ModelVersion:
     created_at: datetime
     tags: dict[str, str | None] = field(default_factory=dict)
     checksum: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -95,14 +95,13 @@ class ModelRegistry:
         *,
         description: str | None = None,
         tags: Mapping[str, str | None] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        parents: Sequence[tuple[str, str | int]] | None = None,
     ) -> ModelVersion:
-        """Pickles `model` into the artifact store and records a new version, all or nothing."""
-        validate.name(name)
-        validate.description(description)
-        tag_map = validate.tags(tags)
-        return self._record(
-            self.artifacts.stage_object(model), name, PICKLE_FILENAME, description, tag_map
-        )
+        """Pickles `model` into the artifact store and records a new version with its tags,
+        metrics and parents (lineage), all or nothing."""
+        extras = _Extras(name, description, tags, metrics, parents)
+        return self._record(self.artifacts.stage_object(model), PICKLE_FILENAME, extras)
 
     def save_model_file(
         self,
@@ -111,48 +110,44 @@ class ModelRegistry:
         *,
         description: str | None = None,
         tags: Mapping[str, str | None] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        parents: Sequence[tuple[str, str | int]] | None = None,
     ) -> ModelVersion:
         """Copies an existing file into the store and records a new version."""
-        validate.name(name)
-        validate.description(description)
-        tag_map = validate.tags(tags)
-        staged = self.artifacts.stage_file(path)
-        return self._record(staged, name, Path(path).name, description, tag_map)
+        extras = _Extras(name, description, tags, metrics, parents)
+        return self._record(self.artifacts.stage_file(path), Path(path).name, extras)
 
-    def _record(
-        self,
-        staged: Staged,
-        name: str,
-        filename: str,
-        description: str | None,
-        tags: dict[str, str | None],
-    ) -> ModelVersion:
-        placer = Placer(self.artifacts, staged, name, filename)
+    def _record(self, staged: Staged, filename: str, x: _Extras) -> ModelVersion:
+        placer = Placer(self.artifacts, staged, x.name, filename)
         try:
             return self.backend.create_version(
-                name,
-                description=description,
-                tags=tags,
+                x.name,
+                description=x.description,
+                tags=x.tags,
                 file_size_bytes=staged.size,
                 checksum=staged.checksum,
                 place_file=placer,
+                metrics=x.metrics,
+                parents=x.parents,
             )
         except BaseException:
             placer.discard()
             raise
 
     # -- loading ---------------------------------------------------------------------
-    def load_model(self, name: str, version: str | int | None = None) -> Any:
-        """The unpickled model (None: the latest version), after verifying size and sha256.
-
-        Unpickling runs code from the file: load only from registries you trust.
-        """
-        with self.model_path(name, version).open("rb") as f:
+    def load_model(
+        self, name: str, version: str | int | None = None, *, alias: str | None = None
+    ) -> Any:
+        """The unpickled model (by version, by alias, else the latest), after verifying its
+        size and sha256. Unpickling runs code from the file: load only what you trust."""
+        with self.model_path(name, version, alias=alias).open("rb") as f:
             return pickle.load(f)
 
-    def model_path(self, name: str, version: str | int | None = None) -> Path:
+    def model_path(
+        self, name: str, version: str | int | None = None, *, alias: str | None = None
+    ) -> Path:
         """The verified local path of a version's file (for files saved with save_model_file)."""
-        mv = self.get_version(name, version)
+        mv = self.get_version(name, version, alias=alias)
         return self.artifacts.verified(mv.storage_path, mv.file_size_bytes, mv.checksum)
 
     # -- models ----------------------------------------------------------------------
@@ -167,14 +162,37 @@ class ModelRegistry:
 
     def delete_model(self, name: str) -> None:
         """Removes the model, its versions and tags, then its files."""
-        paths = self.backend.delete_model(name)
-        for path in paths:
+        # Only the files this model's versions recorded: a model of the same name created
+        # meanwhile keeps its own (their names carry a per-save token).
+        for path in self.backend.delete_model(name):
             self._remove_file(path)
-        self.artifacts.remove_model(name)
 
     # -- versions --------------------------------------------------------------------
-    def get_version(self, name: str, version: str | int | None = None) -> ModelVersion:
-        return self.backend.get_version(name, None if version is None else str(version))
+    def get_version(
+        self, name: str, version: str | int | None = None, *, alias: str | None = None
+    ) -> ModelVersion:
+        """One version: by number, by alias, or (neither) the latest."""
+        return self.backend.get_version(name, _number(version), alias=alias)
+
+    def best_version(
+        self, name: str, metric: str, *, higher_is_better: bool = True
+    ) -> ModelVersion:
+        """The version with the best value of `metric` (ties: the newest)."""
+        return self.backend.best_version(name, metric, higher_is_better=higher_is_better)
+
+    def lineage(
+        self, name: str, version: str | int, *, direction: str = "ancestors"
+    ) -> list[ModelVersion]:
+        """The versions this one derives from ("ancestors") or that derive from it
+        ("descendants"), nearest first, across models."""
+        return self.backend.lineage(name, str(version), direction=direction)
+
+    def set_alias(self, name: str, alias: str, version: str | int) -> None:
+        """Points `alias` ("champion") at a version; moving it is one atomic statement."""
+        self.backend.set_alias(name, alias, str(version))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.backend.delete_alias(name, alias)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         return self.backend.list_versions(name)
@@ -209,3 +227,25 @@ class ModelRegistry:
             self.artifacts.remove(storage_path)
         except (OSError, ValueError) as exc:
             log.warning("could not remove model file %s: %s", storage_path, exc)
+
+
+def _number(version: str | int | None) -> str | None:
+    return None if version is None else str(version)
+
+
+class _Extras:
+    """A save's metadata, validated before any file is written."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str | None,
+        tags: Mapping[str, str | None] | None,
+        metrics: Mapping[str, float] | None,
+        parents: Sequence[tuple[str, str | int]] | None,
+    ) -> None:
+        self.name = validate.name(name)
+        self.description = validate.description(description)
+        self.tags = validate.tags(tags)
+        self.metrics = validate.metrics(metrics)
+        self.parents = validate.parents(parents)

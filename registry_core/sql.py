@@ -1,7 +1,9 @@
 """The shared SQL layer: every query registry-core runs, written once with `:name` parameters.
 
-`Queries(dialect)` fills in the few dialect hooks (upsert, insert-if-absent, integer cast,
-RETURNING) once per backend; the text is otherwise identical on SQLite, PostgreSQL and MySQL.
+`Queries(dialect, level)` fills in the few dialect hooks (upsert, insert-if-absent, integer
+cast, RETURNING) once per backend; the text is otherwise identical on SQLite, PostgreSQL and
+MySQL. `level` is the schema version the backend found (1 = 001 ...): a backend opened before
+an upgrade keeps the queries of its level, so it keeps working while and after others migrate.
 Row shapes are fixed by the column lists below, so readers index rows by position.
 """
 
@@ -9,26 +11,34 @@ from __future__ import annotations
 
 from registry_core.dialect import Dialect
 
-#: the columns of a model row, in the order `rows.model` reads them
+#: schema levels that bring a feature
+METRICS, LINEAGE, ALIASES = 2, 3, 4
+#: the columns of a model row, in the order `sqlbackend._model` reads them
 MODEL_COLUMNS = "m.name, m.description, m.created_at, m.updated_at"
-#: the columns of a version row, in the order `rows.version` reads them (id last)
+#: the columns of a version row, in the order `sqlbackend._version` reads them
 VERSION_COLUMNS = (
     "m.name, mv.version, mv.description, mv.storage_path, mv.file_size_bytes, "
-    "mv.created_at, mv.checksum, mv.id"
+    "mv.created_at, mv.checksum, mv.id, mv.model_id"
 )
 _VERSION_FROM = "FROM mr_models m JOIN mr_model_versions mv ON mv.model_id = m.id"
 #: the seed document's definition of "latest": the version row inserted last
 _IS_LATEST = "mv.id = (SELECT MAX(mv2.id) FROM mr_model_versions mv2 WHERE mv2.model_id = m.id)"
-#: how many tags one INSERT carries; a save with more tags sends one INSERT per chunk
-TAG_CHUNK = 200
+#: how many rows one multi-row INSERT carries: the most tags, metrics or parents one save
+#: takes (validate.MAX_ITEMS), so a save's INSERTs stay one per kind; lineage() reads chains
+#: longer than this in chunks
+CHUNK = 1000
+#: how deep lineage() follows parents or children (MySQL stops recursion at 1000 by default)
+LINEAGE_MAX_DEPTH = 500
 
 
 class Queries:
-    """Every statement, rendered for one dialect."""
+    """Every statement, rendered for one dialect and schema level."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, level: int) -> None:
         d = dialect
+        self.level = level
         version_order = d.int_cast("mv.version")
+        self._version_order = version_order
 
         # -- models ------------------------------------------------------------------
         self.get_model = f"SELECT {MODEL_COLUMNS} FROM mr_models m WHERE m.name = :name"
@@ -65,6 +75,12 @@ class Queries:
         self.get_latest_version = (
             f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE m.name = :name AND {_IS_LATEST}"
         )
+        self.get_version_by_alias = (
+            f"SELECT {VERSION_COLUMNS} FROM mr_models m "
+            "JOIN mr_model_aliases a ON a.model_id = m.id "
+            "JOIN mr_model_versions mv ON mv.id = a.model_version_id "
+            "WHERE m.name = :name AND a.alias = :alias"
+        )
         self.list_versions = (
             f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE m.name = :name "
             f"ORDER BY {version_order}"
@@ -72,36 +88,39 @@ class Queries:
         self.latest_versions = (
             f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE {_IS_LATEST} ORDER BY m.name"
         )
+        tagged_key = "SELECT mt.model_version_id FROM mr_model_tags mt WHERE mt.tag_key = :key"
+        tagged_value = f"{tagged_key} AND mt.tag_value = :value"
         find = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
-            "WHERE mv.id IN (SELECT mt.model_version_id FROM mr_model_tags mt "
-            "WHERE mt.tag_key = :key{value}) "
+            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE mv.id IN ({{tagged}}) "
             f"ORDER BY m.name, {version_order}"
         )
-        self.find_by_tag_key = find.format(value="")
-        self.find_by_tag_value = find.format(value=" AND mt.tag_value = :value")
+        self.find_by_tag_key = find.format(tagged=tagged_key)
+        self.find_by_tag_value = find.format(tagged=tagged_value)
+        best = (
+            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
+            "JOIN mr_model_metrics x ON x.model_version_id = mv.id "
+            "WHERE m.name = :name AND x.metric_name = :metric "
+            "ORDER BY x.metric_value {order}, mv.id DESC LIMIT 1"
+        )
+        self.best_version_highest = best.format(order="DESC")
+        self.best_version_lowest = best.format(order="ASC")
 
-        # -- tags (read in one statement per call, never one per version) -------------------
-        tag_columns = "t.model_version_id, t.tag_key, t.tag_value"
-        self.tags_of_version = (
-            f"SELECT {tag_columns} FROM mr_model_tags t WHERE t.model_version_id = :version_id"
+        # -- tags, metrics and aliases of a set of versions, in one statement ----------------
+        ids_of_model = (
+            "SELECT mv.id FROM mr_model_versions mv JOIN mr_models m ON m.id = mv.model_id "
+            "WHERE m.name = :name"
         )
-        self.tags_of_model = (
-            f"SELECT {tag_columns} FROM mr_model_tags t "
-            "JOIN mr_model_versions mv ON mv.id = t.model_version_id "
-            "JOIN mr_models m ON m.id = mv.model_id WHERE m.name = :name"
+        ids_of_latest = (
+            "SELECT mv.id FROM mr_model_versions mv JOIN mr_models m ON m.id = mv.model_id "
+            f"WHERE {_IS_LATEST}"
         )
-        self.tags_of_latest_versions = (
-            f"SELECT {tag_columns} FROM mr_model_tags t "
-            "JOIN mr_model_versions mv ON mv.id = t.model_version_id "
-            f"JOIN mr_models m ON m.id = mv.model_id WHERE {_IS_LATEST}"
-        )
-        tags_found = (
-            f"SELECT {tag_columns} FROM mr_model_tags t WHERE t.model_version_id IN "
-            "(SELECT mt.model_version_id FROM mr_model_tags mt WHERE mt.tag_key = :key{value})"
-        )
-        self.tags_of_tag_key = tags_found.format(value="")
-        self.tags_of_tag_value = tags_found.format(value=" AND mt.tag_value = :value")
+        self.attributes_of_version = self.attributes(":version_id")
+        self.attributes_of_model = self.attributes(ids_of_model)
+        self.attributes_of_latest = self.attributes(ids_of_latest)
+        self.attributes_of_tag_key = self.attributes(tagged_key)
+        self.attributes_of_tag_value = self.attributes(tagged_value)
+
+        # -- tags ---------------------------------------------------------------------------
         self.upsert_tag = d.upsert(
             "mr_model_tags",
             ["model_version_id", "tag_key", "tag_value"],
@@ -110,6 +129,27 @@ class Queries:
         )
         self.delete_tag = (
             "DELETE FROM mr_model_tags WHERE model_version_id = :version_id AND tag_key = :key"
+        )
+
+        # -- lineage (one recursive query, either direction) ----------------------------------
+        self.insert_parents_prefix = (
+            "INSERT INTO mr_model_lineage (child_version_id, parent_version_id) "
+            f"SELECT :child_id, mv.id {_VERSION_FROM} WHERE mv.id <> :child_id AND ("
+        )
+        self.ancestors = self._lineage(near="child_version_id", far="parent_version_id")
+        self.descendants = self._lineage(near="parent_version_id", far="child_version_id")
+
+        # -- aliases -----------------------------------------------------------------------
+        # Moving an alias is this one statement: it creates or repoints the row atomically.
+        self.upsert_alias = d.upsert(
+            "mr_model_aliases",
+            ["model_id", "alias", "model_version_id", "updated_at"],
+            ["model_id", "alias"],
+            ["model_version_id", "updated_at"],
+        )
+        self.delete_alias = (
+            "DELETE FROM mr_model_aliases WHERE alias = :alias "
+            "AND model_id = (SELECT id FROM mr_models WHERE name = :name)"
         )
 
         # -- deleting a version --------------------------------------------------------
@@ -123,11 +163,54 @@ class Queries:
             "FROM mr_models m LEFT JOIN mr_model_versions mv ON m.id = mv.model_id"
         )
 
+    def attributes(self, version_ids: str) -> str:
+        """Rows (kind, version id, key, text value, number) of the versions `version_ids`
+        selects: kind 't' tags, 'm' metrics, 'a' aliases (those the schema level has)."""
+        branches = [
+            "SELECT 't', t.model_version_id, t.tag_key, t.tag_value, NULL "
+            f"FROM mr_model_tags t WHERE t.model_version_id IN ({version_ids})"
+        ]
+        if self.level >= METRICS:
+            branches.append(
+                "SELECT 'm', x.model_version_id, x.metric_name, NULL, x.metric_value "
+                f"FROM mr_model_metrics x WHERE x.model_version_id IN ({version_ids})"
+            )
+        if self.level >= ALIASES:
+            branches.append(
+                "SELECT 'a', a.model_version_id, a.alias, NULL, NULL "
+                f"FROM mr_model_aliases a WHERE a.model_version_id IN ({version_ids})"
+            )
+        return " UNION ALL ".join(branches)
+
+    def attributes_of_ids(self, count: int) -> str:
+        """attributes() of `count` versions given as parameters :i0, :i1, ..."""
+        return self.attributes(", ".join(f":i{i}" for i in range(count)))
+
+    def _lineage(self, *, near: str, far: str) -> str:
+        # UNION (not UNION ALL) keeps diamond-shaped histories from multiplying rows.
+        return (
+            "WITH RECURSIVE chain (version_id, depth) AS ("
+            f"SELECT l.{far}, 1 FROM mr_model_lineage l WHERE l.{near} = :start_id "
+            f"UNION SELECT l.{far}, c.depth + 1 FROM mr_model_lineage l "
+            f"JOIN chain c ON l.{near} = c.version_id WHERE c.depth < {LINEAGE_MAX_DEPTH}) "
+            f"SELECT {VERSION_COLUMNS}, d.depth FROM "
+            "(SELECT version_id, MIN(depth) AS depth FROM chain GROUP BY version_id) d "
+            "JOIN mr_model_versions mv ON mv.id = d.version_id "
+            "JOIN mr_models m ON m.id = mv.model_id "
+            f"ORDER BY d.depth, m.name, {self._version_order}"
+        )
+
     @staticmethod
-    def insert_tags(count: int) -> str:
-        """One INSERT of `count` tags of one version: parameters :version_id, :k0, :v0, ..."""
-        rows = ", ".join(f"(:version_id, :k{i}, :v{i})" for i in range(count))
-        return f"INSERT INTO mr_model_tags (model_version_id, tag_key, tag_value) VALUES {rows}"
+    def insert_rows(table: str, columns: tuple[str, str], count: int) -> str:
+        """One INSERT of `count` (version, a, b) rows: parameters :version_id, :a0, :b0, ..."""
+        rows = ", ".join(f"(:version_id, :a{i}, :b{i})" for i in range(count))
+        return f"INSERT INTO {table} (model_version_id, {columns[0]}, {columns[1]}) VALUES {rows}"
+
+    @staticmethod
+    def parents_condition(count: int) -> str:
+        """The WHERE tail of insert_parents_prefix for `count` (name, version) pairs."""
+        pairs = " OR ".join(f"(m.name = :pn{i} AND mv.version = :pv{i})" for i in range(count))
+        return pairs + ")"
 
     @staticmethod
     def row_count(table: str) -> str:

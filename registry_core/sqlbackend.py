@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
@@ -21,20 +21,30 @@ from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import (
     AlreadyExistsError,
     BackendUnavailableError,
+    InvalidInputError,
     NotFoundError,
     RegistryError,
+    SchemaOutOfDateError,
 )
-from registry_core.migrator import MigrationStatus, Migrator
+from registry_core.migrator import Migration, MigrationStatus, Migrator, load_migrations
 from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
 from registry_core.session import Session, StatementCounter, parse_timestamp, utc_now
-from registry_core.sql import TAG_CHUNK, Queries
+from registry_core.sql import ALIASES, CHUNK, LINEAGE, METRICS, Queries
 from registry_core.urls import DatabaseURL, parse_url, scrub
 
 log = logging.getLogger("registry_core")
 T = TypeVar("T")
 
 #: our tables, for row counts in database_stats()
-TABLES = ("mr_models", "mr_model_versions", "mr_model_tags", "schema_migrations")
+TABLES = (
+    "mr_models",
+    "mr_model_versions",
+    "mr_model_tags",
+    "mr_model_metrics",
+    "mr_model_lineage",
+    "mr_model_aliases",
+    "schema_migrations",
+)
 
 
 class SQLMetadataBackend(MetadataBackend):
@@ -48,7 +58,8 @@ class SQLMetadataBackend(MetadataBackend):
         self.statements = StatementCounter()
         self._closed = False
         self.dialect: Dialect = self._open()
-        self.queries = Queries(self.dialect)
+        self.migrations: list[Migration] = load_migrations()
+        self._queries: Queries | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url.masked()!r})"
@@ -80,13 +91,14 @@ class SQLMetadataBackend(MetadataBackend):
         self._begin(session, write=write)
         try:
             yield session
+            session.commit()
         except BaseException:
+            # also after a failed COMMIT: SQLite's shared connection must not stay in BEGIN
             try:
                 session.rollback()
             except Exception:  # the connection may be gone; the original error matters
                 log.debug("rollback failed", exc_info=True)
             raise
-        session.commit()
 
     @contextmanager
     def _transaction(self, *, write: bool = True) -> Iterator[Session]:
@@ -97,6 +109,7 @@ class SQLMetadataBackend(MetadataBackend):
         """Runs `work` in one transaction; retries it on deadlock; wraps driver errors."""
         if self._closed:
             raise BackendUnavailableError(f"{self!r} is closed")
+        _ = self.queries  # resolve the schema level outside the transaction
         attempt = 0
         while True:
             try:
@@ -129,6 +142,7 @@ class SQLMetadataBackend(MetadataBackend):
 
     # -- migrations -----------------------------------------------------------------------
     def _with_migrator(self, action: Callable[[Migrator], T]) -> T:
+        """Runs `action` on one connection holding the migration lock."""
         if self._closed:
             raise BackendUnavailableError(f"{self!r} is closed")
         try:
@@ -136,33 +150,73 @@ class SQLMetadataBackend(MetadataBackend):
                 lock_session = Session(conn, self.dialect, self.statements)
                 with self._migration_lock(lock_session):
                     migrator = Migrator(
-                        self.dialect, lambda: self._transaction_on(conn, write=True)
+                        self.dialect,
+                        lambda: self._transaction_on(conn, write=True),
+                        self.migrations,
                     )
                     return action(migrator)
         except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
+        finally:
+            self._queries = None  # the schema may have changed: re-read the level on next use
 
     def migrate(self, *, target: str | None = None) -> list[str]:
-        return self._with_migrator(lambda m: m.upgrade(target))
+        # Without the lock first: when nothing is pending (every connect after the first),
+        # this costs one read and takes no lock.
+        status = self.migration_status()
+        Migrator.check_runnable(status)
+        if not any(target is None or m.version <= target for m in status.pending):
+            self._queries = Queries(self.dialect, _level(status.current))
+            return []
+        done = self._with_migrator(lambda m: m.upgrade(target))
+        self._queries = Queries(self.dialect, _level(self.migration_status().current))
+        return done
 
     def downgrade(self, target: str) -> list[str]:
-        """Reverts migrations above `target` under the migration lock; returns them."""
         return self._with_migrator(lambda m: m.downgrade(target))
 
     def repair(self) -> str | None:
-        """Clears a dirty migration record after an operator fixed the schema."""
         return self._with_migrator(lambda m: m.repair())
 
     def migration_status(self) -> MigrationStatus:
+        status = self._read_status()
+        if status.dirty is not None and not self.dialect.transactional_ddl:
+            # On MySQL a migration still running looks dirty (its DDL commits as it goes):
+            # read again once the migration lock is free.
+            status = self._with_migrator(lambda m: m.status())
+        return status
+
+    def _read_status(self) -> MigrationStatus:
+        if self._closed:
+            raise BackendUnavailableError(f"{self!r} is closed")
         try:
             with self._checkout() as conn:
-                return Migrator(self.dialect, lambda: self._transaction_on(conn)).status()
+                migrator = Migrator(
+                    self.dialect, lambda: self._transaction_on(conn), self.migrations
+                )
+                return migrator.status()
         except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
 
     def migrator(self) -> Migrator:
         """A Migrator for dry runs (`sql()`); it opens no connection until used."""
-        return Migrator(self.dialect, lambda: self._transaction())
+        return Migrator(self.dialect, lambda: self._transaction(), self.migrations)
+
+    @property
+    def queries(self) -> Queries:
+        """The statements for the schema level found on first use (kept until a migration
+        through this backend), so a process opened before an upgrade keeps its queries."""
+        if self._queries is None:
+            current = self.migration_status().current
+            self._queries = Queries(self.dialect, _level(current))
+        return self._queries
+
+    def _require(self, level: int, feature: str) -> None:
+        if self.queries.level < level:
+            raise SchemaOutOfDateError(
+                f"{feature} need schema {level:03d}; this database is at "
+                f"{self.queries.level:03d}. Run `registry-core migrate` and reconnect"
+            )
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Runs one SQL statement of the caller's (`:name` parameters) in its own transaction
@@ -236,10 +290,18 @@ class SQLMetadataBackend(MetadataBackend):
         file_size_bytes: int,
         checksum: str,
         place_file: PlaceFile,
+        metrics: Mapping[str, float] | None = None,
+        parents: Sequence[tuple[str, str]] = (),
     ) -> ModelVersion:
         name = validate.name(name)
         description = validate.description(description)
         tag_map = validate.tags(tags)
+        metric_map = validate.metrics(metrics)
+        parent_list = validate.parents(parents)
+        if metric_map:
+            self._require(METRICS, "metrics")
+        if parent_list:
+            self._require(LINEAGE, "parents (lineage)")
         q = self.queries
 
         def work(s: Session) -> ModelVersion:
@@ -270,13 +332,12 @@ class SQLMetadataBackend(MetadataBackend):
                     "created_at": now,
                 },
             )
-            items = list(tag_map.items())
-            for start in range(0, len(items), TAG_CHUNK):
-                chunk = items[start : start + TAG_CHUNK]
-                params: dict[str, Any] = {"version_id": version_id}
-                for i, (k, v) in enumerate(chunk):
-                    params[f"k{i}"], params[f"v{i}"] = k, v
-                s.rowcount(Queries.insert_tags(len(chunk)), params)
+            _insert_pairs(s, "mr_model_tags", ("tag_key", "tag_value"), version_id, tag_map)
+            _insert_pairs(
+                s, "mr_model_metrics", ("metric_name", "metric_value"), version_id, metric_map
+            )
+            if parent_list:
+                self._link_parents(s, version_id, parent_list)
             return ModelVersion(
                 name,
                 number,
@@ -286,18 +347,47 @@ class SQLMetadataBackend(MetadataBackend):
                 parse_timestamp(now),
                 dict(sorted(tag_map.items())),
                 checksum,
+                dict(sorted(metric_map.items())),
+                (),
             )
 
         return self._run(work)
 
-    def get_version(self, name: str, version: str | None = None) -> ModelVersion:
+    def _link_parents(self, s: Session, child_id: int, parents: list[tuple[str, str]]) -> None:
+        """One INSERT ... SELECT of every lineage edge; NotFoundError if a parent is absent."""
+        params: dict[str, Any] = {"child_id": child_id}
+        for i, (pname, pversion) in enumerate(parents):
+            params[f"pn{i}"], params[f"pv{i}"] = pname, pversion
+        sql = self.queries.insert_parents_prefix + Queries.parents_condition(len(parents))
+        if s.rowcount(sql, params) != len(parents):
+            missing = [
+                f"{n!r} version {v}"
+                for n, v in parents
+                if s.one(self.queries.get_version, {"name": n, "version": v}) is None
+            ]
+            raise NotFoundError(f"parent versions not found: {', '.join(missing)}")
+
+    def get_version(
+        self, name: str, version: str | None = None, *, alias: str | None = None
+    ) -> ModelVersion:
         name = validate.name(name)
         number = None if version is None else validate.version(version)
+        if alias is not None:
+            if number is not None:
+                raise InvalidInputError("give a version or an alias, not both")
+            alias = validate.alias(alias)
+            self._require(ALIASES, "aliases")
 
         def work(s: Session) -> ModelVersion:
-            row = self._version_row(s, name, number)
-            tags = _tags(s.all(self.queries.tags_of_version, {"version_id": row[7]}))
-            return _version(row, tags)
+            if alias is None:
+                row = self._version_row(s, name, number)
+            else:
+                row = s.one(self.queries.get_version_by_alias, {"name": name, "alias": alias})
+                if row is None:
+                    raise self._missing(s, name, f"alias {alias!r}")
+            return self._with_attributes(
+                s, [row], self.queries.attributes_of_version, {"version_id": row[7]}
+            )[0]
 
         return self._run(work, write=False)
 
@@ -308,8 +398,7 @@ class SQLMetadataBackend(MetadataBackend):
             rows = s.all(self.queries.list_versions, {"name": name})
             if not rows and s.one(self.queries.model_exists, {"name": name}) is None:
                 raise NotFoundError(f"no model named {name!r}")
-            tags = _tags(s.all(self.queries.tags_of_model, {"name": name}) if rows else [])
-            return [_version(r, tags) for r in rows]
+            return self._with_attributes(s, rows, self.queries.attributes_of_model, {"name": name})
 
         return self._run(work, write=False)
 
@@ -320,18 +409,19 @@ class SQLMetadataBackend(MetadataBackend):
 
         def work(s: Session) -> ModelVersion:
             row = self._version_row(s, name, number)
-            tags = _tags(s.all(q.tags_of_version, {"version_id": row[7]}))
-            s.rowcount(q.delete_version, {"version_id": row[7]})
+            removed = self._with_attributes(
+                s, [row], q.attributes_of_version, {"version_id": row[7]}
+            )[0]
+            s.rowcount(q.delete_version, {"version_id": row[7]})  # cascades to tags etc.
             s.rowcount(q.touch_model, {"name": name, "now": utc_now()})
-            return _version(row, tags)
+            return removed
 
         return self._run(work)
 
     def latest_versions(self) -> list[ModelVersion]:
         def work(s: Session) -> list[ModelVersion]:
             rows = s.all(self.queries.latest_versions)
-            tags = _tags(s.all(self.queries.tags_of_latest_versions) if rows else [])
-            return [_version(r, tags) for r in rows]
+            return self._with_attributes(s, rows, self.queries.attributes_of_latest, {})
 
         return self._run(work, write=False)
 
@@ -339,13 +429,55 @@ class SQLMetadataBackend(MetadataBackend):
         key = validate.tag_key(key)
         value = validate.tag_value(value)
         q = self.queries
-        params = {"key": key} if value is None else {"key": key, "value": value}
+        if value is None:
+            sql, attrs, params = q.find_by_tag_key, q.attributes_of_tag_key, {"key": key}
+        else:
+            sql, attrs = q.find_by_tag_value, q.attributes_of_tag_value
+            params = {"key": key, "value": value}
 
         def work(s: Session) -> list[ModelVersion]:
-            rows = s.all(q.find_by_tag_key if value is None else q.find_by_tag_value, params)
-            tag_sql = q.tags_of_tag_key if value is None else q.tags_of_tag_value
-            tags = _tags(s.all(tag_sql, params) if rows else [])
-            return [_version(r, tags) for r in rows]
+            return self._with_attributes(s, s.all(sql, params), attrs, params)
+
+        return self._run(work, write=False)
+
+    def best_version(
+        self, name: str, metric: str, *, higher_is_better: bool = True
+    ) -> ModelVersion:
+        name = validate.name(name)
+        metric = validate.tag_key(metric)
+        self._require(METRICS, "metrics")
+        q = self.queries
+        sql = q.best_version_highest if higher_is_better else q.best_version_lowest
+
+        def work(s: Session) -> ModelVersion:
+            row = s.one(sql, {"name": name, "metric": metric})
+            if row is None:
+                raise self._missing(s, name, f"version with metric {metric!r}")
+            return self._with_attributes(s, [row], q.attributes_of_version, {"version_id": row[7]})[
+                0
+            ]
+
+        return self._run(work, write=False)
+
+    def lineage(
+        self, name: str, version: str, *, direction: str = "ancestors"
+    ) -> list[ModelVersion]:
+        name, number = validate.name(name), validate.version(version)
+        if direction not in ("ancestors", "descendants"):
+            raise InvalidInputError(f"direction is 'ancestors' or 'descendants', not {direction!r}")
+        self._require(LINEAGE, "lineage")
+        q = self.queries
+        sql = q.ancestors if direction == "ancestors" else q.descendants
+
+        def work(s: Session) -> list[ModelVersion]:
+            start = self._version_row(s, name, number)
+            rows = s.all(sql, {"start_id": start[7]})
+            out: list[ModelVersion] = []
+            for i in range(0, len(rows), CHUNK):
+                chunk = rows[i : i + CHUNK]
+                params = {f"i{j}": r[7] for j, r in enumerate(chunk)}
+                out += self._with_attributes(s, chunk, q.attributes_of_ids(len(chunk)), params)
+            return out
 
         return self._run(work, write=False)
 
@@ -372,6 +504,76 @@ class SQLMetadataBackend(MetadataBackend):
                 raise NotFoundError(f"version {number} of {name!r} has no tag {key!r}")
 
         self._run(work)
+
+    # -- aliases ---------------------------------------------------------------------------
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        name, alias, number = validate.name(name), validate.alias(alias), validate.version(version)
+        self._require(ALIASES, "aliases")
+
+        def work(s: Session) -> None:
+            row = self._version_row(s, name, number)
+            s.rowcount(
+                self.queries.upsert_alias,
+                {
+                    "model_id": row[8],
+                    "alias": alias,
+                    "model_version_id": row[7],
+                    "updated_at": utc_now(),
+                },
+            )
+
+        self._run(work)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        name, alias = validate.name(name), validate.alias(alias)
+        self._require(ALIASES, "aliases")
+
+        def work(s: Session) -> None:
+            if s.rowcount(self.queries.delete_alias, {"name": name, "alias": alias}) == 0:
+                raise self._missing(s, name, f"alias {alias!r}")
+
+        self._run(work)
+
+    def _with_attributes(
+        self,
+        s: Session,
+        rows: list[tuple[Any, ...]],
+        attributes_sql: str,
+        params: Mapping[str, Any],
+    ) -> list[ModelVersion]:
+        """Version rows as ModelVersions with their tags, metrics and aliases (one query)."""
+        if not rows:
+            return []
+        tags: dict[int, dict[str, str | None]] = {}
+        metrics: dict[int, dict[str, float]] = {}
+        aliases: dict[int, list[str]] = {}
+        for kind, vid, key, text, number in sorted(
+            s.all(attributes_sql, params), key=lambda r: (str(r[0]), int(r[1]), str(r[2]))
+        ):
+            if kind == "t":
+                tags.setdefault(int(vid), {})[key] = text
+            elif kind == "m":
+                metrics.setdefault(int(vid), {})[key] = float(number)
+            else:
+                aliases.setdefault(int(vid), []).append(key)
+        out = []
+        for row in rows:
+            vid = int(row[7])
+            out.append(
+                ModelVersion(
+                    name=row[0],
+                    version=str(row[1]),
+                    description=row[2],
+                    storage_path=row[3],
+                    file_size_bytes=int(row[4] or 0),
+                    created_at=parse_timestamp(row[5]),
+                    tags=tags.get(vid, {}),
+                    checksum=row[6],
+                    metrics=metrics.get(vid, {}),
+                    aliases=tuple(aliases.get(vid, [])),
+                )
+            )
+        return out
 
     # -- statistics ---------------------------------------------------------------------------
     def stats(self) -> RegistryStats:
@@ -410,22 +612,23 @@ def _model(row: tuple[Any, ...]) -> Model:
     return Model(row[0], row[1], parse_timestamp(row[2]), parse_timestamp(row[3]))
 
 
-def _version(row: tuple[Any, ...], tags: Mapping[int, dict[str, str | None]]) -> ModelVersion:
-    return ModelVersion(
-        name=row[0],
-        version=str(row[1]),
-        description=row[2],
-        storage_path=row[3],
-        file_size_bytes=int(row[4] or 0),
-        created_at=parse_timestamp(row[5]),
-        tags=dict(tags.get(int(row[7]), {})),
-        checksum=row[6],
-    )
+def _level(version: str | None) -> int:
+    """The schema level of a schema_migrations version ("003" -> 3; None -> 0)."""
+    return int(version) if version and version.isdigit() else 0
 
 
-def _tags(rows: list[tuple[Any, ...]]) -> dict[int, dict[str, str | None]]:
-    """Tag rows (version id, key, value) grouped by version id, keys sorted."""
-    out: dict[int, dict[str, str | None]] = {}
-    for vid, key, value in sorted(rows, key=lambda r: (int(r[0]), r[1])):
-        out.setdefault(int(vid), {})[key] = value
-    return out
+def _insert_pairs(
+    s: Session,
+    table: str,
+    columns: tuple[str, str],
+    version_id: int,
+    pairs: Mapping[str, Any],
+) -> None:
+    """Multi-row INSERT of (key, value) pairs of one version: one statement per CHUNK rows."""
+    items = list(pairs.items())
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        params: dict[str, Any] = {"version_id": version_id}
+        for i, (a, b) in enumerate(chunk):
+            params[f"a{i}"], params[f"b{i}"] = a, b
+        s.rowcount(Queries.insert_rows(table, columns, len(chunk)), params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from registry_core.errors import InvalidInputError
@@ -15,6 +16,12 @@ DEFAULT_URL = "sqlite:///registry.db"
 MEMORY = ":memory:"
 
 _SCHEME_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
+#: query options whose values are secrets (libpq's password/sslpassword, mysql's passwd...)
+_SECRET_OPTION = ("password", "passwd", "secret", "token")
+
+
+def _is_secret_option(key: str) -> bool:
+    return any(word in key.lower() for word in _SECRET_OPTION)
 
 
 @dataclass(frozen=True)
@@ -39,10 +46,11 @@ class DatabaseURL:
         return self._render(mask=True)
 
     def secrets(self) -> tuple[str, ...]:
-        """Strings that must never appear in a message (the password, raw and quoted)."""
-        if not self.password:
-            return ()
-        return tuple({self.password, quote(self.password, safe="")})
+        """Strings that must never appear in a message: the password and secret options,
+        raw and percent-encoded."""
+        values = [self.password] if self.password else []
+        values += [v for k, v in self.options.items() if _is_secret_option(k) and v]
+        return tuple({form for v in values for form in (v, quote(v, safe=""))})
 
     def _render(self, *, mask: bool) -> str:
         if self.scheme == "sqlite":
@@ -59,7 +67,10 @@ class DatabaseURL:
                 hostport += f":{self.port}"
             base = f"{self.scheme}://{auth}{hostport}/{self.database}"
         if self.options:
-            base += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in self.options.items())
+            base += "?" + "&".join(
+                f"{k}={'***' if mask and _is_secret_option(k) else quote(v, safe='')}"
+                for k, v in self.options.items()
+            )
         return base
 
     def __str__(self) -> str:
@@ -92,15 +103,22 @@ def parse_url(url: str) -> DatabaseURL:
     scheme = _SCHEME_ALIASES.get(scheme, scheme)
     if scheme == "sqlite":
         return _parse_sqlite(url)
+    # Neither the URL nor urllib's message is echoed: a password with an unencoded '/', '#'
+    # or '?' would show in either.
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        masked = _mask_raw(url)
-        raise InvalidInputError(f"malformed connection string {masked}: {exc}") from None
+    except ValueError:
+        raise InvalidInputError(
+            f"malformed {scheme} connection string (is a special character in the password "
+            "not percent-encoded? '/' is %2F, '@' is %40, '#' is %23, '?' is %3F)"
+        ) from None
     database = unquote(parts.path.lstrip("/"))
-    if not database:
-        raise InvalidInputError(f"connection string {_mask_raw(url)} names no database")
+    if not database or "/" in database or "@" in database:
+        raise InvalidInputError(
+            f"{scheme} connection string names no database, or its password has an "
+            "unencoded '/' (write it as %2F)"
+        )
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
     return DatabaseURL(
         scheme=scheme,
@@ -128,20 +146,6 @@ def _parse_sqlite(url: str) -> DatabaseURL:
     return DatabaseURL(scheme="sqlite", database=unquote(rest[1:]), options=options)
 
 
-def _mask_raw(url: str) -> str:
-    """Mask the password of a URL that may not parse."""
-    head, sep, tail = url.partition("://")
-    if not sep:
-        return "<url>"
-    netloc, slash, path = tail.partition("/")
-    if "@" in netloc:
-        auth, _, hostpart = netloc.rpartition("@")
-        if ":" in auth:
-            auth = auth.split(":", 1)[0] + ":***"
-        netloc = f"{auth}@{hostpart}"
-    return f"{head}://{netloc}{slash}{path}"
-
-
 def default_artifacts(url: DatabaseURL, artifacts: str | os.PathLike[str] | None) -> Path:
     """Where model files go: the argument, $MODEL_REGISTRY_ARTIFACTS, beside a SQLite file,
     else ./artifacts."""
@@ -153,3 +157,31 @@ def default_artifacts(url: DatabaseURL, artifacts: str | os.PathLike[str] | None
     if url.scheme == "sqlite" and not url.is_memory:
         return Path(url.database).parent / "artifacts"
     return Path("artifacts")
+
+
+def take_options(options: dict[str, str], spec: dict[str, type], *, backend: str) -> dict[str, Any]:
+    """Removes the options `spec` names from `options` and converts them (int, float, bool,
+    str); InvalidInputError naming the option for a value that does not convert."""
+    out: dict[str, Any] = {}
+    for key, kind in spec.items():
+        if key not in options:
+            continue
+        raw = options.pop(key)
+        try:
+            if kind is bool:
+                lowered = raw.strip().lower()
+                if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(raw)
+                out[key] = lowered in ("1", "true", "yes", "on")
+            else:
+                out[key] = kind(raw)
+        except ValueError:
+            shown = "***" if _is_secret_option(key) else repr(raw)
+            raise InvalidInputError(
+                f"{backend} URL option {key}={shown} must be {kind.__name__}"
+            ) from None
+    return out
+
+
+#: options registry-core itself reads on the server backends
+POOL_OPTIONS: dict[str, type] = {"pool_size": int, "pool_timeout": float}

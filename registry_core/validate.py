@@ -7,7 +7,8 @@ NUL characters; no driver can encode lone surrogates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from registry_core.errors import InvalidInputError
@@ -16,6 +17,13 @@ NAME_MAX = 255
 TAG_KEY_MAX = 255
 TAG_VALUE_MAX = 500
 DESCRIPTION_MAX = 65_535
+#: tags, metrics or parents in one call: each kind goes in one INSERT of at most this many rows
+MAX_ITEMS = 1000
+
+
+def _count(what: str, n: int) -> None:
+    if n > MAX_ITEMS:
+        raise InvalidInputError(f"{n} {what} in one call; the limit is {MAX_ITEMS}")
 
 
 def _text(what: str, value: Any, limit: int, *, allow_empty: bool = False) -> str:
@@ -58,6 +66,7 @@ def tags(value: Mapping[str, Any] | None) -> dict[str, str | None]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"tags must be a mapping of str to str, not {type(value).__name__}")
+    _count("tags", len(value))
     return {tag_key(k): tag_value(v) for k, v in value.items()}
 
 
@@ -74,3 +83,47 @@ def version(value: Any) -> str:
     if number < 1:
         raise InvalidInputError(f"versions start at 1, not {value!r}")
     return str(number)
+
+
+def alias(value: Any) -> str:
+    """An alias such as "champion": 1-255 characters, not only digits (those are versions)."""
+    text = _text("alias", value, NAME_MAX)
+    if text.isdigit():
+        raise InvalidInputError(f"alias {text!r} looks like a version number; use a word")
+    return text
+
+
+def metrics(value: Mapping[str, Any] | None) -> dict[str, float]:
+    """Named finite numbers (None: no metrics); bools are refused, ints become floats."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"metrics must be a mapping of str to float, not {value!r}")
+    _count("metrics", len(value))
+    out: dict[str, float] = {}
+    for k, v in value.items():
+        key = _text("metric name", k, TAG_KEY_MAX)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InvalidInputError(f"metric {key!r} must be a number, not {v!r}")
+        number = float(v)
+        if not math.isfinite(number):
+            raise InvalidInputError(f"metric {key!r} must be finite, not {v!r}")
+        out[key] = number
+    return out
+
+
+def parents(value: Iterable[Any] | None) -> list[tuple[str, str]]:
+    """(model name, version) pairs, duplicates dropped, order kept."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise InvalidInputError("parents must be a list of (name, version) pairs")
+    out: list[tuple[str, str]] = []
+    for item in value:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise InvalidInputError(f"a parent is a (name, version) pair, not {item!r}")
+        pair = (name(item[0]), version(item[1]))
+        if pair not in out:
+            out.append(pair)
+    _count("parents", len(out))
+    return out

@@ -29,7 +29,7 @@ def test_save_statement_count_is_bounded(backend: SQLMetadataBackend) -> None:
     for _ in range(30):
         _save_cost(backend, "m", {})
     after_many_versions = _save_cost(backend, "m", {})
-    many_tags = _save_cost(backend, "m", {f"k{i}": f"v{i}" for i in range(150)})
+    many_tags = _save_cost(backend, "m", {f"k{i}": f"v{i}" for i in range(1000)})
     one_tag = _save_cost(backend, "m", {"k": "v"})
     new_model = _save_cost(backend, "other", {"k": "v"})
 

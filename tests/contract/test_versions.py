@@ -88,7 +88,7 @@ def test_save_model_file_copies_the_file(registry: ModelRegistry, tmp_path: Path
     assert v.file_size_bytes == src.stat().st_size
     stored = registry.model_path("m", v.version)
     assert stored != src and stored.read_bytes() == src.read_bytes()
-    assert stored.name == "weights.onnx"
+    assert stored.name.endswith("-weights.onnx")
     with pytest.raises(InvalidInputError, match="no such file"):
         registry.save_model_file(tmp_path / "missing.bin", "m")
 
