@@ -24,6 +24,7 @@ from registry_core.urls import take_options
 class SQLiteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
     placeholder: ClassVar[str] = "?"
+    adopts_seed_schema: ClassVar[bool] = True
     table_exists_sql: ClassVar[str] = (
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = :name"
     )

@@ -67,6 +67,9 @@ class Dialect:
     int_cast_type: ClassVar[str] = "INTEGER"
     #: whether DDL joins the surrounding transaction (False: MySQL commits it implicitly)
     transactional_ddl: ClassVar[bool] = True
+    #: whether a schema made by hand from the seed document's SQL can be adopted (that SQL
+    #: is SQLite's: PostgreSQL would lack auto-increment keys, MySQL refuses it)
+    adopts_seed_schema: ClassVar[bool] = False
     #: one row if table :name exists in the connected database/schema
     table_exists_sql: ClassVar[str] = (
         "SELECT table_name FROM information_schema.tables "
@@ -127,7 +130,7 @@ class Dialect:
 
     def expand(self, sql: str) -> str:
         """A shared migration file with its `{{tokens}}` replaced by this dialect's SQL."""
-        names = self.type_names()
+        names = {"int": self.int_cast_type, **self.type_names()}
 
         def sub(m: re.Match[str]) -> str:
             key = m.group(1)

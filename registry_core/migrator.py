@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from registry_core.dialect import Dialect, split_statements
 from registry_core.errors import MigrationError
@@ -28,6 +30,7 @@ from registry_core.session import Session, utc_now
 
 MIGRATIONS_PACKAGE = "registry_core.migrations"
 _FILE = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
+_ADOPT_SUFFIX = ".adopt.sql"
 
 SCHEMA_MIGRATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -38,6 +41,12 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     dirty INTEGER NOT NULL DEFAULT 0
 ){{table_options}}
 """
+#: columns registry-core adds to the seed document's schema_migrations(version, applied_at)
+_HISTORY_COLUMNS = {
+    "name": "{{text}}",
+    "checksum": "{{checksum}}",
+    "dirty": "INTEGER NOT NULL DEFAULT 0",
+}
 _SELECT_APPLIED = (
     "SELECT version, applied_at, name, checksum, dirty FROM schema_migrations ORDER BY version"
 )
@@ -47,6 +56,13 @@ _INSERT_DIRTY = (
 )
 _MARK_CLEAN = (
     "UPDATE schema_migrations SET dirty = 0, applied_at = :applied_at WHERE version = :version"
+)
+_IS_APPLIED = (
+    "SELECT COUNT(*) FROM schema_migrations WHERE version = :version "
+    "AND (name IS NOT NULL OR checksum IS NOT NULL)"
+)
+_DELETE_FOREIGN = (
+    "DELETE FROM schema_migrations WHERE version = :version AND name IS NULL AND checksum IS NULL"
 )
 _MARK_DIRTY = "UPDATE schema_migrations SET dirty = 1 WHERE version = :version"
 _DELETE_ROW = "DELETE FROM schema_migrations WHERE version = :version"
@@ -60,6 +76,7 @@ class Migration:
     name: str
     up: str
     down: str | None
+    adopt: str | None = None  # brings a hand-made equivalent schema to this migration's
 
     @property
     def checksum(self) -> str:
@@ -102,9 +119,10 @@ class MigrationStatus:
         return not self.pending and self.dirty is None
 
 
-def load_migrations() -> list[Migration]:
-    """The shipped migrations in version order; MigrationError on a malformed set."""
-    files = {p.name: p for p in resources.files(MIGRATIONS_PACKAGE).iterdir()}
+def load_migrations(folder: Path | None = None) -> list[Migration]:
+    """The shipped migrations (or those in `folder`) in version order."""
+    root: Any = resources.files(MIGRATIONS_PACKAGE) if folder is None else folder
+    files = {p.name: p for p in root.iterdir()}
     found: dict[str, Migration] = {}
     for fname in sorted(files):
         m = _FILE.match(fname)
@@ -113,9 +131,19 @@ def load_migrations() -> list[Migration]:
         version = m.group("version")
         if version in found:
             raise MigrationError(f"two migrations are numbered {version}")
-        down_name = fname[: -len(".sql")] + ".down.sql"
-        down = files[down_name].read_text("utf-8") if down_name in files else None
-        found[version] = Migration(version, m.group("name"), files[fname].read_text("utf-8"), down)
+        stem = fname[: -len(".sql")]
+        extra = {
+            kind: files[f"{stem}.{kind}.sql"].read_text("utf-8")
+            for kind in ("down", "adopt")
+            if f"{stem}.{kind}.sql" in files
+        }
+        found[version] = Migration(
+            version,
+            m.group("name"),
+            files[fname].read_text("utf-8"),
+            extra.get("down"),
+            extra.get("adopt"),
+        )
     return [found[v] for v in sorted(found)]
 
 
@@ -138,19 +166,31 @@ class Migrator:
 
     # -- reading -------------------------------------------------------------------
     def ensure_table(self) -> None:
-        """Creates schema_migrations if missing (idempotent)."""
+        """Creates schema_migrations if missing, and adds our columns to the seed document's
+        two-column version of it (idempotent)."""
         with self._transaction() as s:
-            s.execute(self.dialect.expand(SCHEMA_MIGRATIONS_DDL))
+            s.rowcount(self.dialect.expand(SCHEMA_MIGRATIONS_DDL))
+            missing = [c for c in _HISTORY_COLUMNS if c not in s.columns("schema_migrations")]
+            for column in missing:
+                ddl = (
+                    f"ALTER TABLE schema_migrations ADD COLUMN {column} {_HISTORY_COLUMNS[column]}"
+                )
+                s.rowcount(self.dialect.expand(ddl))
 
     def status(self) -> MigrationStatus:
         """Reads schema_migrations and compares it with the files; writes nothing."""
         with self._transaction() as s:
-            if s.one(self.dialect.table_exists_sql, {"name": "schema_migrations"}) is None:
+            if (
+                s.one(self.dialect.table_exists_sql, {"name": "schema_migrations"}) is None
+                or "checksum" not in s.columns("schema_migrations")  # the seed's own table
+            ):
                 return MigrationStatus(applied=[], pending=list(self.migrations))
             return self._status(s)
 
     def _status(self, s: Session) -> MigrationStatus:
-        rows = s.all(_SELECT_APPLIED)
+        # Rows without name and checksum were written by other tools (the seed document's
+        # own migration example): they count as not applied.
+        rows = [r for r in s.all(_SELECT_APPLIED) if r[2] is not None or r[3] is not None]
         applied = [
             AppliedMigration(str(v), str(at), name, checksum, bool(dirty))
             for v, at, name, checksum, dirty in rows
@@ -196,14 +236,17 @@ class Migrator:
         for m in status.pending:
             if target is not None and m.version > target:
                 break
+            adopted = self._adopt(m) if m.adopt is not None else "absent"
+            if adopted == "adopted":
+                applied_now.append(m.version)
+            if adopted != "absent":
+                continue
             with self._transaction() as s:
                 # Re-read under the lock: another process may have applied it meanwhile
                 # (on SQLite the lock is this very transaction).
-                if s.scalar(
-                    "SELECT COUNT(*) FROM schema_migrations WHERE version = :version",
-                    {"version": m.version},
-                ):
+                if s.scalar(_IS_APPLIED, {"version": m.version}):
                     continue
+                s.execute(_DELETE_FOREIGN, {"version": m.version})
                 s.execute(
                     _INSERT_DIRTY,
                     {
@@ -217,6 +260,38 @@ class Migrator:
                 s.execute(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
             applied_now.append(m.version)
         return applied_now
+
+    def _adopt(self, m: Migration) -> str:
+        """If `m`'s tables already exist without being recorded (a schema made by hand from
+        the seed document), brings them to `m` with its adopt script, keeping every row, and
+        records `m`: "adopted". "already": another process recorded `m` meanwhile.
+        "absent": nothing to adopt; apply `m` as usual."""
+        with self._transaction() as s:
+            if s.scalar(_IS_APPLIED, {"version": m.version}):
+                return "already"
+            if s.one(self.dialect.table_exists_sql, {"name": "mr_models"}) is None:
+                return "absent"
+            if not self.dialect.adopts_seed_schema:
+                raise MigrationError(
+                    f"tables of migration {m.label} exist but schema_migrations does not record "
+                    f"it; adopting a hand-made schema is supported on SQLite only, where the "
+                    "seed document's SQL runs as written. Move the tables aside or create the "
+                    "database with registry-core"
+                )
+            s.execute(_DELETE_FOREIGN, {"version": m.version})
+            s.execute(
+                _INSERT_DIRTY,
+                {
+                    "version": m.version,
+                    "applied_at": utc_now(),
+                    "name": m.name,
+                    "checksum": m.checksum,
+                },
+            )
+            assert m.adopt is not None
+            self._run_script(s, m, m.adopt)
+            s.execute(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
+        return "adopted"
 
     def downgrade(self, target: str) -> list[str]:
         """Reverts applied migrations above `target` ("000": all) newest first; returns them."""

@@ -88,6 +88,15 @@ class Session:
         row = self.one(sql, params)
         return None if row is None else row[0]
 
+    def columns(self, table: str) -> set[str]:
+        """The column names of one of our tables (lower case), from the cursor description."""
+        cur = self.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+        try:
+            cur.fetchall()
+            return {str(d[0]).lower() for d in cur.description}
+        finally:
+            cur.close()
+
     def rowcount(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Runs a write; returns the number of rows it matched."""
         cur = self.execute(sql, params)

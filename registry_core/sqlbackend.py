@@ -223,6 +223,11 @@ class SQLMetadataBackend(MetadataBackend):
         and returns its rows; for monitoring and ad-hoc reports, e.g. the seed's queries."""
         return self._run(lambda s: s.all(sql, params), write=False)
 
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Runs one statement of the caller's that returns no rows (DDL, INSERT, UPDATE...)
+        in its own transaction; returns the number of rows it matched."""
+        return self._run(lambda s: s.rowcount(sql, params))
+
     # -- helpers --------------------------------------------------------------------------
     def _missing(self, s: Session, name: str, what: str) -> NotFoundError:
         """NotFoundError naming the model, or `what` of an existing model."""
@@ -379,12 +384,13 @@ class SQLMetadataBackend(MetadataBackend):
             self._require(ALIASES, "aliases")
 
         def work(s: Session) -> ModelVersion:
+            row: tuple[Any, ...] | None
             if alias is None:
                 row = self._version_row(s, name, number)
             else:
                 row = s.one(self.queries.get_version_by_alias, {"name": name, "alias": alias})
-                if row is None:
-                    raise self._missing(s, name, f"alias {alias!r}")
+            if row is None:
+                raise self._missing(s, name, f"alias {alias!r}")
             return self._with_attributes(
                 s, [row], self.queries.attributes_of_version, {"version_id": row[7]}
             )[0]

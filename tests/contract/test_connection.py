@@ -74,3 +74,10 @@ def test_unreachable_server_is_backend_unavailable(engine: str) -> None:
     with pytest.raises(BackendUnavailableError) as info:
         registry_core.connect(url)
     assert SECRET not in str(info.value)
+
+
+def test_percent_signs_and_placeholders_in_literals(registry: ModelRegistry) -> None:
+    q = registry.backend.query  # type: ignore[attr-defined]
+    assert q("SELECT '50%', :x", {"x": 7}) == [("50%", 7)]
+    assert q("SELECT '100%'") == [("100%",)]
+    assert q("SELECT ':x is not a parameter', :y", {"y": "%s"}) == [(":x is not a parameter", "%s")]

@@ -9,14 +9,14 @@ import time
 import pytest
 
 from registry_core import InvalidInputError, MissingDriverError
-from registry_core.backends.mysql import MySQLDialect, binary_nopad_collation
+from registry_core.backends.mysql import DRIVER_OPTIONS, MySQLDialect, binary_nopad_collation
 from registry_core.backends.postgresql import PostgreSQLDialect
 from registry_core.backends.sqlite import SQLiteDialect
 from registry_core.dialect import split_statements
 from registry_core.errors import BackendUnavailableError
 from registry_core.migrator import load_migrations
 from registry_core.pool import ConnectionPool
-from registry_core.urls import parse_url, scrub
+from registry_core.urls import POOL_OPTIONS, parse_url, scrub, take_options
 
 
 def test_render_qmark_and_format_styles() -> None:
@@ -108,12 +108,42 @@ def test_url_masking() -> None:
         "sqlite://relative.db",
         "postgresql://h:99999/db",
         "mysql://u:secretpw@h:3306/",
+        "mysql://u:secret/pw@h:3306/db",
+        "mysql://u:secret#pw@h:3306/db",
+        "postgresql://u:secret?pw@h/db",
     ],
 )
-def test_bad_urls(bad: str) -> None:
+def test_bad_urls_never_echo_the_password(bad: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_url(bad)
-    assert "secretpw" not in str(info.value)
+    assert "secret" not in str(info.value)
+
+
+def test_secret_options_are_masked() -> None:
+    u = parse_url("postgresql://u@h/db?password=pw1&sslpassword=pw2&sslmode=require")
+    assert u.masked() == "postgresql://u@h/db?password=***&sslpassword=***&sslmode=require"
+    assert set(u.secrets()) == {"pw1", "pw2"}
+
+
+def test_options_are_typed_and_checked() -> None:
+    options = {"pool_size": "3", "ssl_disabled": "false", "connection_timeout": "2", "x": "1"}
+    pool = take_options(options, POOL_OPTIONS, backend="mysql")
+    driver = take_options(options, DRIVER_OPTIONS, backend="mysql")
+    assert pool == {"pool_size": 3}
+    assert driver == {"ssl_disabled": False, "connection_timeout": 2}
+    assert options == {"x": "1"}
+    with pytest.raises(InvalidInputError, match="pool_size"):
+        take_options({"pool_size": "many"}, POOL_OPTIONS, backend="mysql")
+    with pytest.raises(InvalidInputError, match="ssl_disabled"):
+        take_options({"ssl_disabled": "maybe"}, DRIVER_OPTIONS, backend="mysql")
+
+
+@pytest.mark.parametrize("option", ["autocommit=true", "nonsense=1", "charset=latin1"])
+def test_mysql_refuses_options_it_does_not_know(option: str) -> None:
+    import registry_core
+
+    with pytest.raises(InvalidInputError, match="unknown mysql URL options"):
+        registry_core.open_backend(f"mysql://u@127.0.0.1:9/db?{option}")
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:
@@ -190,9 +220,48 @@ def test_pool_waits_then_times_out() -> None:
     assert got == [c]
 
 
-def test_pool_replaces_dead_connections() -> None:
+def test_pool_replaces_dead_connections_within_its_size() -> None:
     pool = _pool(1)
     with pool.checkout() as c:
         c.alive = False
     with pool.checkout() as d:
         assert d is not c and d.alive
+        assert pool._size == 1
+
+
+def test_pool_survives_a_failing_liveness_check_and_reset() -> None:
+    def boom(c: _Conn) -> bool:
+        raise OSError("ping failed")
+
+    closed: list[_Conn] = []
+
+    def bad_reset(c: _Conn) -> None:
+        raise OSError("rollback failed")
+
+    pool: ConnectionPool[_Conn] = ConnectionPool(
+        _Conn,
+        close=closed.append,
+        reset=bad_reset,
+        is_alive=boom,
+        max_size=1,
+        timeout=0.5,
+        check_after=0.0,
+    )
+    with pool.checkout() as first:
+        pass
+    with pool.checkout() as second:  # the check raised: replaced, slot kept
+        assert second is not first
+    with pytest.raises(RuntimeError), pool.checkout():
+        raise RuntimeError("user code failed")  # reset fails too: the connection is dropped
+    assert closed[:2] == [first, second] and len(closed) == 3
+    with pool.checkout():
+        assert pool._size == 1
+
+
+def test_pool_close_refuses_new_checkouts() -> None:
+    pool = _pool(2)
+    with pool.checkout():
+        pass
+    pool.close()
+    with pytest.raises(BackendUnavailableError, match="closed"), pool.checkout():
+        pass

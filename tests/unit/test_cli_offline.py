@@ -1,0 +1,33 @@
+"""The CLI where it needs no database: dry-run SQL for a dialect, usage and URL errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from registry_core.cli import EXIT_DIRTY, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sql_without_a_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(capsys, "sql", "--dialect", "mariadb", "--json")
+    statements = json.loads(out)
+    assert code == EXIT_OK
+    assert any("utf8mb4_nopad_bin" in s["sql"] for s in statements)
+    code, out, _ = _cli(capsys, "sql", "--dialect", "postgresql", "--down")
+    assert code == EXIT_OK and "DROP TABLE mr_model_aliases" in out
+
+
+def test_errors_exit_nonzero_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "status", "--url", "mysql://u:hunter2@h:99999/db")
+    assert code == EXIT_FAILED and "registry-core: error:" in err and "hunter2" not in err
+    with pytest.raises(SystemExit) as info:
+        run(["frobnicate"])
+    assert info.value.code == EXIT_USAGE
+    assert EXIT_DIRTY == 4
