@@ -21,8 +21,13 @@ VERSION_COLUMNS = (
     "mv.created_at, mv.checksum, mv.id, mv.model_id"
 )
 _VERSION_FROM = "FROM mr_models m JOIN mr_model_versions mv ON mv.model_id = m.id"
-#: the seed document's definition of "latest": the version row inserted last
-_IS_LATEST = "mv.id = (SELECT MAX(mv2.id) FROM mr_model_versions mv2 WHERE mv2.model_id = m.id)"
+#: the seed document's definition of "latest", the version row inserted last, as a join on
+#: one grouped pass: the seed's correlated `mv.id = (SELECT MAX(id) ...)` took 8.5 s on
+#: PostgreSQL over 100,000 versions before ANALYZE (benchmarks/bench_migrations.py), this 18 ms
+_LATEST_JOIN = (
+    "JOIN (SELECT model_id, MAX(id) AS latest_id FROM mr_model_versions GROUP BY model_id) lv "
+    "ON lv.latest_id = mv.id"
+)
 #: how many rows one multi-row INSERT carries: the most tags, metrics or parents one save
 #: takes (validate.MAX_ITEMS), so a save's INSERTs stay one per kind; lineage() reads chains
 #: longer than this in chunks
@@ -73,7 +78,8 @@ class Queries:
             "WHERE m.name = :name AND mv.version = :version"
         )
         self.get_latest_version = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE m.name = :name AND {_IS_LATEST}"
+            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE m.name = :name "
+            "ORDER BY mv.id DESC LIMIT 1"
         )
         self.get_version_by_alias = (
             f"SELECT {VERSION_COLUMNS} FROM mr_models m "
@@ -86,7 +92,7 @@ class Queries:
             f"ORDER BY {version_order}"
         )
         self.latest_versions = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE {_IS_LATEST} ORDER BY m.name"
+            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} {_LATEST_JOIN} ORDER BY m.name"
         )
         tagged_key = "SELECT mt.model_version_id FROM mr_model_tags mt WHERE mt.tag_key = :key"
         tagged_value = f"{tagged_key} AND mt.tag_value = :value"
@@ -110,10 +116,7 @@ class Queries:
             "SELECT mv.id FROM mr_model_versions mv JOIN mr_models m ON m.id = mv.model_id "
             "WHERE m.name = :name"
         )
-        ids_of_latest = (
-            "SELECT mv.id FROM mr_model_versions mv JOIN mr_models m ON m.id = mv.model_id "
-            f"WHERE {_IS_LATEST}"
-        )
+        ids_of_latest = "SELECT MAX(id) FROM mr_model_versions GROUP BY model_id"
         self.attributes_of_version = self.attributes(":version_id")
         self.attributes_of_model = self.attributes(ids_of_model)
         self.attributes_of_latest = self.attributes(ids_of_latest)
