@@ -66,6 +66,14 @@ def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
+def _report(
+    args: argparse.Namespace, location: str, verb: str, versions: list[str], nothing: str
+) -> None:
+    """One line (or JSON) saying which migration versions a command changed."""
+    text = f"{verb} {', '.join(versions)}" if versions else nothing
+    _emit(args.json, {"database": location, verb: versions}, [f"{location}: {text}"])
+
+
 def _status_data(status: MigrationStatus) -> dict[str, Any]:
     return {
         "current": status.current,
@@ -140,37 +148,13 @@ def run(argv: Sequence[str] | None = None) -> int:
                 return EXIT_PENDING if status.pending else EXIT_OK
             if args.command == "migrate":
                 done = backend.migrate(target=_version_arg(args.to))
-                _emit(
-                    args.json,
-                    {"database": location, "applied": done},
-                    [
-                        f"{location}: applied {', '.join(done)}"
-                        if done
-                        else f"{location}: already up to date"
-                    ],
-                )
+                _report(args, location, "applied", done, "already up to date")
             elif args.command == "downgrade":
                 done = backend.downgrade(_version_arg(args.version))
-                _emit(
-                    args.json,
-                    {"database": location, "reverted": done},
-                    [
-                        f"{location}: reverted {', '.join(done)}"
-                        if done
-                        else f"{location}: nothing above {args.version}"
-                    ],
-                )
+                _report(args, location, "reverted", done, f"nothing above {args.version}")
             elif args.command == "repair":
                 fixed = backend.repair()
-                _emit(
-                    args.json,
-                    {"database": location, "repaired": fixed},
-                    [
-                        f"{location}: cleared dirty migration {fixed}; run migrate to apply it"
-                        if fixed
-                        else f"{location}: nothing to repair"
-                    ],
-                )
+                _report(args, location, "repaired", [fixed] if fixed else [], "nothing to repair")
             elif args.command == "stats":
                 return _print_stats(backend, args)
         return EXIT_OK

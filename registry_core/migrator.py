@@ -30,7 +30,7 @@ from registry_core.session import Session, utc_now
 
 MIGRATIONS_PACKAGE = "registry_core.migrations"
 _FILE = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
-_ADOPT_SUFFIX = ".adopt.sql"
+_CREATED_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)", re.IGNORECASE)
 
 SCHEMA_MIGRATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -236,48 +236,34 @@ class Migrator:
         for m in status.pending:
             if target is not None and m.version > target:
                 break
-            adopted = self._adopt(m) if m.adopt is not None else "absent"
-            if adopted == "adopted":
+            if self._apply(m):
                 applied_now.append(m.version)
-            if adopted != "absent":
-                continue
-            with self._transaction() as s:
-                # Re-read under the lock: another process may have applied it meanwhile
-                # (on SQLite the lock is this very transaction).
-                if s.scalar(_IS_APPLIED, {"version": m.version}):
-                    continue
-                s.execute(_DELETE_FOREIGN, {"version": m.version})
-                s.execute(
-                    _INSERT_DIRTY,
-                    {
-                        "version": m.version,
-                        "applied_at": utc_now(),
-                        "name": m.name,
-                        "checksum": m.checksum,
-                    },
-                )
-                self._run_script(s, m, m.up)
-                s.execute(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
-            applied_now.append(m.version)
         return applied_now
 
-    def _adopt(self, m: Migration) -> str:
-        """If `m`'s tables already exist without being recorded (a schema made by hand from
-        the seed document), brings them to `m` with its adopt script, keeping every row, and
-        records `m`: "adopted". "already": another process recorded `m` meanwhile.
-        "absent": nothing to adopt; apply `m` as usual."""
+    def _apply(self, m: Migration) -> bool:
+        """Applies `m` in one transaction unless another process recorded it meanwhile.
+
+        If the tables `m` creates already exist without `m` being recorded (a schema made by
+        hand from the seed document), `m`'s adopt script brings them to `m` instead, keeping
+        every row; where the dialect cannot adopt, MigrationError and nothing is changed.
+        """
         with self._transaction() as s:
+            # Re-read under the lock: another process may have applied it meanwhile
+            # (on SQLite the lock is this very transaction).
             if s.scalar(_IS_APPLIED, {"version": m.version}):
-                return "already"
-            if s.one(self.dialect.table_exists_sql, {"name": "mr_models"}) is None:
-                return "absent"
-            if not self.dialect.adopts_seed_schema:
-                raise MigrationError(
-                    f"tables of migration {m.label} exist but schema_migrations does not record "
-                    f"it; adopting a hand-made schema is supported on SQLite only, where the "
-                    "seed document's SQL runs as written. Move the tables aside or create the "
-                    "database with registry-core"
-                )
+                return False
+            script = m.up
+            first_table = _CREATED_TABLE.search(m.up)
+            if first_table and s.one(self.dialect.table_exists_sql, {"name": first_table.group(1)}):
+                if m.adopt is None or not self.dialect.adopts_seed_schema:
+                    raise MigrationError(
+                        f"table {first_table.group(1)} of migration {m.label} exists but "
+                        "schema_migrations does not record it; adopting a hand-made schema is "
+                        "supported on SQLite only, where the seed document's SQL runs as "
+                        "written. Move the tables aside or create the database with "
+                        "registry-core"
+                    )
+                script = m.adopt
             s.execute(_DELETE_FOREIGN, {"version": m.version})
             s.execute(
                 _INSERT_DIRTY,
@@ -288,10 +274,9 @@ class Migrator:
                     "checksum": m.checksum,
                 },
             )
-            assert m.adopt is not None
-            self._run_script(s, m, m.adopt)
+            self._run_script(s, m, script)
             s.execute(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
-        return "adopted"
+        return True
 
     def downgrade(self, target: str) -> list[str]:
         """Reverts applied migrations above `target` ("000": all) newest first; returns them."""

@@ -45,4 +45,5 @@ def test_concurrent_savers_get_distinct_consecutive_versions(
     versions = registry.list_versions("shared")
     assert len(versions) == PROCESSES * SAVES + offset
     assert registry.get_version("shared").version == str(PROCESSES * SAVES + offset)
-    assert registry.load_model("shared") in range(SAVES)
+    for v in versions[offset:]:  # every file is the one its version recorded
+        assert registry.load_model("shared", v.version) == int(v.tags["i"] or -1)

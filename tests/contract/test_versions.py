@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,18 @@ def test_save_model_file_copies_the_file(registry: ModelRegistry, tmp_path: Path
         registry.save_model_file(tmp_path / "missing.bin", "m")
 
 
+def _create(backend: Any, **kwargs: Any) -> str:
+    """create_version of model "m" with placeholder file facts."""
+    args: dict[str, Any] = {
+        "description": None,
+        "tags": {},
+        "file_size_bytes": 1,
+        "checksum": "sha256:00",
+        "place_file": lambda v: f"p/{v}",
+    }
+    return str(backend.create_version("m", **{**args, **kwargs}).version)
+
+
 def test_a_failed_save_leaves_nothing(registry: ModelRegistry) -> None:
     staging = registry.artifacts.root / ".staging"
     with pytest.raises(InvalidInputError, match="pickled"):
@@ -103,52 +116,23 @@ def test_a_failed_save_leaves_nothing(registry: ModelRegistry) -> None:
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        registry.backend.create_version(
-            "m",
-            description=None,
-            tags={"a": "b"},
-            file_size_bytes=1,
-            checksum="sha256:00",
-            place_file=fail,
-        )
+        _create(registry.backend, tags={"a": "b"}, place_file=fail)
     assert registry.list_models() == []
     assert registry.save_model(0, "m", tags={"a": "b"}).version == "1"
     assert list(staging.iterdir()) == []
 
 
 def test_save_is_one_transaction_with_tags(backend: SQLMetadataBackend) -> None:
-    backend.create_version(
-        "m",
-        description=None,
-        tags={},
-        file_size_bytes=1,
-        checksum="sha256:00",
-        place_file=lambda v: f"p/{v}",
-    )
-
-    def place_then_fail(version: str) -> str:
-        raise RuntimeError("after the counter moved")
-
-    with pytest.raises(RuntimeError):
-        backend.create_version(
-            "m",
-            description=None,
-            tags={"k": "v"},
-            file_size_bytes=1,
-            checksum="sha256:00",
-            place_file=place_then_fail,
-        )
+    assert _create(backend) == "1"
+    # the missing parent is found by the last statement, after the row, tags and metrics
+    with pytest.raises(NotFoundError, match="ghost"):
+        _create(backend, tags={"k": "v"}, metrics={"x": 1.0}, parents=[("m", "1"), ("ghost", "1")])
     assert [v.version for v in backend.list_versions("m")] == ["1"]
     assert backend.query("SELECT COUNT(*) FROM mr_model_tags") == [(0,)]
-    nxt = backend.create_version(
-        "m",
-        description=None,
-        tags={},
-        file_size_bytes=1,
-        checksum="sha256:00",
-        place_file=lambda v: f"p/{v}",
-    )
-    assert nxt.version == "2"
+    assert backend.query("SELECT COUNT(*) FROM mr_model_metrics") == [(0,)]
+    assert backend.query("SELECT COUNT(*) FROM mr_model_lineage") == [(0,)]
+    assert backend.query("SELECT last_version FROM mr_models") == [(1,)]
+    assert _create(backend) == "2"
 
 
 def test_latest_versions_one_per_model_by_name(registry: ModelRegistry) -> None:
