@@ -108,6 +108,8 @@ class MySQLDialect(Dialect):
             return ErrorKind.UNIQUE
         if errno in _RETRY:
             return ErrorKind.RETRY
+        if errno == 1146:  # ER_NO_SUCH_TABLE
+            return ErrorKind.MISSING_TABLE
         if errno in _UNAVAILABLE or isinstance(exc, (errors.InterfaceError, errors.PoolError)):
             return ErrorKind.UNAVAILABLE
         return ErrorKind.OTHER

@@ -7,6 +7,7 @@ current database (https://www.postgresql.org/docs/current/explicit-locking.html#
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from registry_core.urls import POOL_OPTIONS, scrub, take_options
 
 #: pg_advisory_lock key of the migration runner (any constant: "rc-mig" in ASCII)
 MIGRATION_LOCK_KEY = 0x72632D6D6967
+MIGRATION_LOCK_WAIT = 600  # seconds, as on MySQL
 
 _RETRY_STATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 _UNAVAILABLE_PREFIXES = ("08", "53", "57P", "55P03")  # connection, resources, shutdown, lock
@@ -64,6 +66,8 @@ class PostgreSQLDialect(Dialect):
             return ErrorKind.UNIQUE
         if state in _RETRY_STATES:
             return ErrorKind.RETRY
+        if state == "42P01":  # undefined_table
+            return ErrorKind.MISSING_TABLE
         if state.startswith(_UNAVAILABLE_PREFIXES) or isinstance(
             exc, (psycopg.OperationalError, psycopg.InterfaceError)
         ):
@@ -131,7 +135,14 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
 
     @contextmanager
     def _migration_lock(self, session: Session) -> Iterator[None]:
-        session.scalar("SELECT pg_advisory_lock(:key)", {"key": MIGRATION_LOCK_KEY})
+        deadline = time.monotonic() + MIGRATION_LOCK_WAIT
+        while not session.scalar("SELECT pg_try_advisory_lock(:key)", {"key": MIGRATION_LOCK_KEY}):
+            session.commit()
+            if time.monotonic() > deadline:
+                raise BackendUnavailableError(
+                    f"another process has held the migration lock for {MIGRATION_LOCK_WAIT} s"
+                )
+            time.sleep(0.1)
         session.commit()
         try:
             yield

@@ -59,6 +59,8 @@ class SQLiteDialect(Dialect):
             text = str(exc)
             if "locked" in text or "busy" in text or "unable to open" in text:
                 return ErrorKind.UNAVAILABLE
+            if "no such table" in text:
+                return ErrorKind.MISSING_TABLE
         return ErrorKind.OTHER
 
 

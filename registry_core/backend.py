@@ -42,8 +42,9 @@ class MetadataBackend(ABC):
         """Reverts migrations above `target` ("000": all) under the lock; returns them."""
 
     @abstractmethod
-    def repair(self) -> str | None:
-        """Forgets a dirty migration's record (after the operator fixed the schema)."""
+    def repair(self, *, applied: bool) -> str | None:
+        """Resolves a dirty migration after the operator fixed the schema by hand: records it
+        as applied (`applied=True`) or forgets it so that it runs again; returns its version."""
 
     @abstractmethod
     def close(self) -> None:

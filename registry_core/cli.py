@@ -1,7 +1,8 @@
 """`registry-core` (also `python -m registry_core`): migrations and statistics from a shell.
 
 Exit codes: 0 done (for `status`: up to date), 1 failed, 2 bad usage,
-3 `status` found pending migrations, 4 the schema is dirty (a migration failed part-way).
+3 `status` found pending migrations, 4 the schema is dirty (a migration failed part-way),
+5 applied migration files have changed since they were applied.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from registry_core.errors import RegistryError
-from registry_core.migrator import MigrationStatus, Migrator
+from registry_core.errors import MigrationError, RegistryError
+from registry_core.migrator import MigrationStatus, Migrator, normalize_target
 from registry_core.urls import URL_ENV, parse_url, resolve_url
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING, EXIT_DIRTY = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING, EXIT_DIRTY, EXIT_CHANGED = 0, 1, 2, 3, 4, 5
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +37,19 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("version", help="the version to keep (000 reverts everything)")
     d.add_argument("--yes", action="store_true", help="confirm: down migrations drop data")
     sub.add_parser("status", parents=[common], help="applied, pending and dirty migrations")
-    sub.add_parser(
-        "repair", parents=[common], help="clear a dirty migration after fixing the schema by hand"
+    r = sub.add_parser(
+        "repair", parents=[common], help="resolve a dirty migration after fixing the schema"
+    )
+    state = r.add_mutually_exclusive_group(required=True)
+    state.add_argument(
+        "--applied",
+        action="store_true",
+        help="the schema now has everything the migration makes: record it",
+    )
+    state.add_argument(
+        "--not-applied",
+        action="store_true",
+        help="the schema has none of it: forget it, so migrate runs it again",
     )
     s = sub.add_parser("sql", parents=[common], help="print the SQL migrations would run (dry run)")
     s.add_argument("--down", action="store_true", help="the down migrations instead")
@@ -52,11 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version_arg(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not (value.isdigit() and len(value) <= 3):
-        raise RegistryError(f"a migration version is three digits such as 002, not {value!r}")
-    return value.zfill(3)
+    return None if value is None else normalize_target(value)
 
 
 def _emit(as_json: bool, data: Any, lines: list[str]) -> None:
@@ -99,9 +107,11 @@ def _status_lines(status: MigrationStatus, location: str) -> list[str]:
     if status.changed:
         lines.append(f"\nchanged since applied: {', '.join(status.changed)}")
     if status.dirty:
+        doing = "reverting" if status.dirty.direction == "down" else "applying"
         lines.append(
-            f"\nmigration {status.dirty.version} is dirty: fix the schema, then run "
-            "`registry-core repair` (README: 'Recovering a failed migration')"
+            f"\nmigration {status.dirty.version} failed while {doing} and is dirty: fix the "
+            "schema by hand, then run `registry-core repair --applied` (the schema has all of "
+            "it) or `--not-applied` (none of it); README: 'Recovering a failed migration'"
         )
     return lines
 
@@ -124,18 +134,23 @@ def run(argv: Sequence[str] | None = None) -> int:
     from registry_core.entrypoints import open_backend
 
     try:
+        target = _version_arg(getattr(args, "to", None) or getattr(args, "version", None))
+    except MigrationError as exc:
+        print(f"registry-core: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "downgrade" and not args.yes:
+        print("downgrade drops tables and their data; add --yes to confirm", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         if args.command == "sql" and args.dialect:
             migrator = Migrator(_dialect_for(args.dialect), _no_connection)
-            return _print_sql(migrator, args)
+            return _print_sql(list(migrator.sql(target=target, down=args.down)), args)
         url = resolve_url(args.url)
         location = parse_url(url).masked()
-        if args.command == "downgrade" and not args.yes:
-            print("downgrade drops tables and their data; add --yes to confirm", file=sys.stderr)
-            return EXIT_USAGE
         backend: Any = open_backend(url)
         with backend:
             if args.command == "sql":
-                return _print_sql(backend.migrator(), args)
+                return _print_sql(backend.dry_run(target=target, down=args.down), args)
             if args.command == "status":
                 status = backend.migration_status()
                 _emit(
@@ -145,25 +160,28 @@ def run(argv: Sequence[str] | None = None) -> int:
                 )
                 if status.dirty:
                     return EXIT_DIRTY
+                if status.changed:
+                    return EXIT_CHANGED
                 return EXIT_PENDING if status.pending else EXIT_OK
             if args.command == "migrate":
-                done = backend.migrate(target=_version_arg(args.to))
+                done = backend.migrate(target=target)
                 _report(args, location, "applied", done, "already up to date")
             elif args.command == "downgrade":
-                done = backend.downgrade(_version_arg(args.version))
-                _report(args, location, "reverted", done, f"nothing above {args.version}")
+                done = backend.downgrade(target)
+                _report(args, location, "reverted", done, f"nothing above {target}")
             elif args.command == "repair":
-                fixed = backend.repair()
-                _report(args, location, "repaired", [fixed] if fixed else [], "nothing to repair")
+                fixed = backend.repair(applied=args.applied)
+                verb = "recorded as applied" if args.applied else "forgot (migrate reruns it)"
+                _report(args, location, verb, [fixed] if fixed else [], "nothing to repair")
             elif args.command == "stats":
                 return _print_stats(backend, args)
         return EXIT_OK
     except RegistryError as exc:
         print(f"registry-core: error: {exc}", file=sys.stderr)
-        from registry_core.errors import MigrationError
-
         if isinstance(exc, MigrationError) and "dirty" in str(exc):
             return EXIT_DIRTY
+        if isinstance(exc, MigrationError) and "changed since" in str(exc):
+            return EXIT_CHANGED
         return EXIT_FAILED
 
 
@@ -171,9 +189,7 @@ def _no_connection() -> Any:
     raise RegistryError("this command needs --url, not --dialect")
 
 
-def _print_sql(migrator: Migrator, args: argparse.Namespace) -> int:
-    target = _version_arg(args.to)
-    statements = list(migrator.sql(target=target, down=args.down))
+def _print_sql(statements: list[tuple[str, str]], args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"migration": label, "sql": sql} for label, sql in statements], indent=2))
         return EXIT_OK

@@ -33,6 +33,7 @@ class ErrorKind(enum.Enum):
     UNIQUE = "unique"  # a unique constraint refused a row -> AlreadyExistsError
     RETRY = "retry"  # deadlock or serialization failure -> retry the whole transaction
     UNAVAILABLE = "unavailable"  # connection lost/refused, lock timeout -> BackendUnavailable
+    MISSING_TABLE = "missing table"  # the schema changed under us (another process migrated)
     OTHER = "other"  # anything else -> RegistryError
 
 

@@ -8,7 +8,8 @@ Applying one migration is: insert its row with dirty=1, run its statements, set 
 On SQLite and PostgreSQL that is one transaction, so a failure leaves nothing behind. MySQL
 commits each DDL statement implicitly (https://dev.mysql.com/doc/refman/8.4/en/implicit-commit.html),
 so a failure there leaves the row with dirty=1: further migrations and `connect()` refuse to run
-until an operator has fixed the schema and called `repair`.
+until an operator has fixed the schema and called `repair` (the row records whether applying
+or reverting failed: dirty=1 or 2).
 
 The caller (a backend) holds the migration lock while `Migrator` works and supplies sessions.
 """
@@ -30,7 +31,7 @@ from registry_core.session import Session, utc_now
 
 MIGRATIONS_PACKAGE = "registry_core.migrations"
 _FILE = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
-_CREATED_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)", re.IGNORECASE)
+_CREATED_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([a-z0-9_]+)", re.IGNORECASE)
 
 SCHEMA_MIGRATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -50,6 +51,8 @@ _HISTORY_COLUMNS = {
 _SELECT_APPLIED = (
     "SELECT version, applied_at, name, checksum, dirty FROM schema_migrations ORDER BY version"
 )
+#: values of schema_migrations.dirty: clean, failed while applying, failed while reverting
+CLEAN, DIRTY_UP, DIRTY_DOWN = 0, 1, 2
 _INSERT_DIRTY = (
     "INSERT INTO schema_migrations (version, applied_at, name, checksum, dirty) "
     "VALUES (:version, :applied_at, :name, :checksum, 1)"
@@ -64,7 +67,7 @@ _IS_APPLIED = (
 _DELETE_FOREIGN = (
     "DELETE FROM schema_migrations WHERE version = :version AND name IS NULL AND checksum IS NULL"
 )
-_MARK_DIRTY = "UPDATE schema_migrations SET dirty = 1 WHERE version = :version"
+_MARK_DIRTY_DOWN = "UPDATE schema_migrations SET dirty = 2 WHERE version = :version"
 _DELETE_ROW = "DELETE FROM schema_migrations WHERE version = :version"
 
 
@@ -97,6 +100,8 @@ class AppliedMigration:
     name: str | None
     checksum: str | None
     dirty: bool
+    #: for a dirty row: "up" (failed while applying) or "down" (failed while reverting)
+    direction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,17 @@ class MigrationStatus:
     def current(self) -> str | None:
         """The highest applied version, or None on an empty database."""
         return self.applied[-1].version if self.applied else None
+
+    @property
+    def level(self) -> int:
+        """How many migrations, from 001 on and without a gap, are applied and clean: the
+        schema the library may use (a dirty or missing one stops the count)."""
+        level = 0
+        for a in self.applied:
+            if a.dirty or a.version != f"{level + 1:03d}":
+                break
+            level += 1
+        return level
 
     @property
     def up_to_date(self) -> bool:
@@ -192,7 +208,14 @@ class Migrator:
         # own migration example): they count as not applied.
         rows = [r for r in s.all(_SELECT_APPLIED) if r[2] is not None or r[3] is not None]
         applied = [
-            AppliedMigration(str(v), str(at), name, checksum, bool(dirty))
+            AppliedMigration(
+                str(v),
+                str(at),
+                name,
+                checksum,
+                bool(dirty),
+                {DIRTY_UP: "up", DIRTY_DOWN: "down"}.get(int(dirty)),
+            )
             for v, at, name, checksum, dirty in rows
         ]
         by_version = {m.version: m for m in self.migrations}
@@ -214,9 +237,11 @@ class Migrator:
         """MigrationError if a dirty migration or a changed file forbids migrating."""
         if status.dirty is not None:
             raise MigrationError(
-                f"migration {status.dirty.version} ({status.dirty.name}) failed part-way and "
-                "left the schema dirty; fix the database by hand, then run "
-                "`registry-core repair --url ...` (see README, 'Recovering a failed migration')"
+                f"migration {status.dirty.version} ({status.dirty.name}) failed part-way while "
+                f"{'reverting' if status.dirty.direction == 'down' else 'applying'} and left "
+                "the schema dirty; fix the database by hand, then run "
+                "`registry-core repair --applied` or `--not-applied` (README: 'Recovering a "
+                "failed migration')"
             )
         if status.changed:
             raise MigrationError(
@@ -228,6 +253,7 @@ class Migrator:
     # -- writing -------------------------------------------------------------------
     def upgrade(self, target: str | None = None) -> list[str]:
         """Applies pending migrations up to `target` (all if None); returns their versions."""
+        target = None if target is None else normalize_target(target)
         self.ensure_table()
         applied_now: list[str] = []
         with self._transaction() as s:
@@ -280,6 +306,7 @@ class Migrator:
 
     def downgrade(self, target: str) -> list[str]:
         """Reverts applied migrations above `target` ("000": all) newest first; returns them."""
+        target = normalize_target(target)
         with self._transaction() as s:
             status = self._status(s)
         self.check_runnable(status)
@@ -288,38 +315,71 @@ class Migrator:
                 "the database has migrations this version does not ship: "
                 + ", ".join(status.unknown)
             )
-        by_version = {m.version: m for m in self.migrations}
         reverted: list[str] = []
-        for a in reversed(status.applied):
-            if a.version <= target:
-                break
-            m = by_version[a.version]
+        for m in self._to_revert(status, target):
             if m.down is None:
                 raise MigrationError(f"migration {m.label} has no down migration")
             with self._transaction() as s:
-                s.execute(_MARK_DIRTY, {"version": m.version})
+                # Under the lock again: only the newest applied migration may be reverted.
+                newest = s.scalar("SELECT MAX(version) FROM schema_migrations")
+                if newest != m.version:
+                    raise MigrationError(
+                        f"another process changed the schema while reverting (newest is now "
+                        f"{newest}, expected {m.version}); run status and try again"
+                    )
+                s.execute(_MARK_DIRTY_DOWN, {"version": m.version})
                 self._run_script(s, m, m.down)
                 s.execute(_DELETE_ROW, {"version": m.version})
             reverted.append(m.version)
         return reverted
 
-    def repair(self) -> str | None:
-        """Forgets a dirty migration's row so that it runs again; returns its version."""
+    def _to_revert(self, status: MigrationStatus, target: str) -> list[Migration]:
+        by_version = {m.version: m for m in self.migrations}
+        return [by_version[a.version] for a in reversed(status.applied) if a.version > target]
+
+    def repair(self, *, applied: bool) -> str | None:
+        """Resolves a dirty migration after the operator fixed the schema by hand; returns its
+        version (None: nothing was dirty). `applied=True`: the schema now has everything the
+        migration makes (record it as applied); False: none of it (forget it, so that
+        `migrate` runs it again). Changes no table but schema_migrations."""
         with self._transaction() as s:
             status = self._status(s)
             if status.dirty is None:
                 return None
-            s.execute(_DELETE_ROW, {"version": status.dirty.version})
+            if applied:
+                s.execute(_MARK_CLEAN, {"version": status.dirty.version, "applied_at": utc_now()})
+            else:
+                s.execute(_DELETE_ROW, {"version": status.dirty.version})
             return status.dirty.version
 
-    def sql(self, *, target: str | None = None, down: bool = False) -> Iterator[tuple[str, str]]:
-        """(label, statement) pairs as this dialect would run them, for review (dry run)."""
-        for m in self.migrations:
-            if target is not None and m.version > target:
-                break
-            text = m.down if down else m.up
+    def sql(
+        self,
+        *,
+        target: str | None = None,
+        down: bool = False,
+        status: MigrationStatus | None = None,
+    ) -> Iterator[tuple[str, str]]:
+        """(label, statement) pairs as `upgrade`/`downgrade` would run them, for review (dry
+        run). With `status`, only what that database would run (pending ones, or applied ones
+        above `target` newest first); without, every migration (up) or every down migration
+        above `target` (default: all), newest first."""
+        target = None if target is None else normalize_target(target)
+        if down:
+            if status is None:
+                status = MigrationStatus(
+                    [
+                        AppliedMigration(m.version, "", m.name, m.checksum, False)
+                        for m in self.migrations
+                    ],
+                    [],
+                )
+            chosen = [(m, m.down) for m in self._to_revert(status, target or "000")]
+        else:
+            todo = self.migrations if status is None else status.pending
+            chosen = [(m, m.up) for m in todo if target is None or m.version <= target]
+        for m, text in chosen:
             if text is None:
-                continue
+                raise MigrationError(f"migration {m.label} has no down migration")
             for stmt in split_statements(self.dialect.expand(text)):
                 yield m.label, stmt
 
@@ -332,3 +392,11 @@ class Migrator:
                 raise MigrationError(
                     f"migration {m.label} failed at statement {i} ({first_line}...): {exc}"
                 ) from exc
+
+
+def normalize_target(version: str) -> str:
+    """A migration version as stored ("2" -> "002"); MigrationError if it is not one."""
+    text = str(version).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 3):
+        raise MigrationError(f"a migration version is a number such as 002, not {version!r}")
+    return text.zfill(3)

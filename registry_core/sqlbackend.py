@@ -22,11 +22,18 @@ from registry_core.errors import (
     AlreadyExistsError,
     BackendUnavailableError,
     InvalidInputError,
+    MigrationError,
     NotFoundError,
     RegistryError,
     SchemaOutOfDateError,
 )
-from registry_core.migrator import Migration, MigrationStatus, Migrator, load_migrations
+from registry_core.migrator import (
+    Migration,
+    MigrationStatus,
+    Migrator,
+    load_migrations,
+    normalize_target,
+)
 from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
 from registry_core.session import Session, StatementCounter, parse_timestamp, utc_now
 from registry_core.sql import ALIASES, CHUNK, LINEAGE, METRICS, Queries
@@ -109,9 +116,9 @@ class SQLMetadataBackend(MetadataBackend):
         """Runs `work` in one transaction; retries it on deadlock; wraps driver errors."""
         if self._closed:
             raise BackendUnavailableError(f"{self!r} is closed")
-        _ = self.queries  # resolve the schema level outside the transaction
-        attempt = 0
+        attempt, refreshed = 0, False
         while True:
+            _ = self.queries  # resolve the schema level outside the transaction
             try:
                 with self._transaction(write=write) as session:
                     return work(session)
@@ -121,6 +128,10 @@ class SQLMetadataBackend(MetadataBackend):
                     attempt += 1
                     log.debug("retrying after %s (attempt %d)", type(exc).__name__, attempt)
                     time.sleep(random.uniform(0, 0.01 * 2**attempt))
+                    continue
+                if kind is ErrorKind.MISSING_TABLE and not refreshed:
+                    # another process downgraded the schema: re-read its level, try once more
+                    refreshed, self._queries = True, None
                     continue
                 raise self._wrap(exc, kind) from exc
 
@@ -157,26 +168,32 @@ class SQLMetadataBackend(MetadataBackend):
                     return action(migrator)
         except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
+        except MigrationError as exc:  # its text quotes the driver's message
+            clean = scrub(str(exc), self.url.secrets())
+            if clean == str(exc):
+                raise
+            raise MigrationError(clean) from exc.__cause__
         finally:
             self._queries = None  # the schema may have changed: re-read the level on next use
 
     def migrate(self, *, target: str | None = None) -> list[str]:
         # Without the lock first: when nothing is pending (every connect after the first),
         # this costs one read and takes no lock.
+        target = None if target is None else normalize_target(target)
         status = self.migration_status()
         Migrator.check_runnable(status)
         if not any(target is None or m.version <= target for m in status.pending):
-            self._queries = Queries(self.dialect, _level(status.current))
+            self._queries = Queries(self.dialect, status.level)
             return []
         done = self._with_migrator(lambda m: m.upgrade(target))
-        self._queries = Queries(self.dialect, _level(self.migration_status().current))
+        self._queries = Queries(self.dialect, self.migration_status().level)
         return done
 
     def downgrade(self, target: str) -> list[str]:
         return self._with_migrator(lambda m: m.downgrade(target))
 
-    def repair(self) -> str | None:
-        return self._with_migrator(lambda m: m.repair())
+    def repair(self, *, applied: bool) -> str | None:
+        return self._with_migrator(lambda m: m.repair(applied=applied))
 
     def migration_status(self) -> MigrationStatus:
         status = self._read_status()
@@ -198,20 +215,27 @@ class SQLMetadataBackend(MetadataBackend):
         except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
 
-    def migrator(self) -> Migrator:
-        """A Migrator for dry runs (`sql()`); it opens no connection until used."""
-        return Migrator(self.dialect, lambda: self._transaction(), self.migrations)
+    def dry_run(self, *, target: str | None = None, down: bool = False) -> list[tuple[str, str]]:
+        """(migration, statement) pairs that `migrate`/`downgrade` would run on this database
+        now, expanded for its dialect; runs nothing."""
+        status = self.migration_status()
+        return list(
+            Migrator(self.dialect, self._transaction, self.migrations).sql(
+                target=target, down=down, status=status
+            )
+        )
 
     @property
     def queries(self) -> Queries:
         """The statements for the schema level found on first use (kept until a migration
         through this backend), so a process opened before an upgrade keeps its queries."""
         if self._queries is None:
-            current = self.migration_status().current
-            self._queries = Queries(self.dialect, _level(current))
+            self._queries = Queries(self.dialect, self.migration_status().level)
         return self._queries
 
     def _require(self, level: int, feature: str) -> None:
+        if self.queries.level < level:
+            self._queries = None  # another process may have migrated since: look again
         if self.queries.level < level:
             raise SchemaOutOfDateError(
                 f"{feature} need schema {level:03d}; this database is at "
@@ -307,9 +331,9 @@ class SQLMetadataBackend(MetadataBackend):
             self._require(METRICS, "metrics")
         if parent_list:
             self._require(LINEAGE, "parents (lineage)")
-        q = self.queries
 
         def work(s: Session) -> ModelVersion:
+            q = self.queries
             now = utc_now()
             s.rowcount(
                 q.create_model_if_absent,
@@ -342,7 +366,7 @@ class SQLMetadataBackend(MetadataBackend):
                 s, "mr_model_metrics", ("metric_name", "metric_value"), version_id, metric_map
             )
             if parent_list:
-                self._link_parents(s, version_id, parent_list)
+                self._link_parents(s, (name, number, version_id), parent_list)
             return ModelVersion(
                 name,
                 number,
@@ -358,8 +382,13 @@ class SQLMetadataBackend(MetadataBackend):
 
         return self._run(work)
 
-    def _link_parents(self, s: Session, child_id: int, parents: list[tuple[str, str]]) -> None:
+    def _link_parents(
+        self, s: Session, child: tuple[str, str, int], parents: list[tuple[str, str]]
+    ) -> None:
         """One INSERT ... SELECT of every lineage edge; NotFoundError if a parent is absent."""
+        name, number, child_id = child
+        if (name, number) in parents:
+            raise InvalidInputError(f"version {number} of {name!r} cannot be its own parent")
         params: dict[str, Any] = {"child_id": child_id}
         for i, (pname, pversion) in enumerate(parents):
             params[f"pn{i}"], params[f"pv{i}"] = pname, pversion
@@ -411,9 +440,9 @@ class SQLMetadataBackend(MetadataBackend):
     def delete_version(self, name: str, version: str) -> ModelVersion:
         name = validate.name(name)
         number = validate.version(version)
-        q = self.queries
 
         def work(s: Session) -> ModelVersion:
+            q = self.queries
             row = self._version_row(s, name, number)
             removed = self._with_attributes(
                 s, [row], q.attributes_of_version, {"version_id": row[7]}
@@ -434,14 +463,14 @@ class SQLMetadataBackend(MetadataBackend):
     def find_by_tag(self, key: str, value: str | None = None) -> list[ModelVersion]:
         key = validate.tag_key(key)
         value = validate.tag_value(value)
-        q = self.queries
-        if value is None:
-            sql, attrs, params = q.find_by_tag_key, q.attributes_of_tag_key, {"key": key}
-        else:
-            sql, attrs = q.find_by_tag_value, q.attributes_of_tag_value
-            params = {"key": key, "value": value}
+        params = {"key": key} if value is None else {"key": key, "value": value}
 
         def work(s: Session) -> list[ModelVersion]:
+            q = self.queries
+            if value is None:
+                sql, attrs = q.find_by_tag_key, q.attributes_of_tag_key
+            else:
+                sql, attrs = q.find_by_tag_value, q.attributes_of_tag_value
             return self._with_attributes(s, s.all(sql, params), attrs, params)
 
         return self._run(work, write=False)
@@ -452,10 +481,10 @@ class SQLMetadataBackend(MetadataBackend):
         name = validate.name(name)
         metric = validate.tag_key(metric)
         self._require(METRICS, "metrics")
-        q = self.queries
-        sql = q.best_version_highest if higher_is_better else q.best_version_lowest
 
         def work(s: Session) -> ModelVersion:
+            q = self.queries
+            sql = q.best_version_highest if higher_is_better else q.best_version_lowest
             row = s.one(sql, {"name": name, "metric": metric})
             if row is None:
                 raise self._missing(s, name, f"version with metric {metric!r}")
@@ -472,10 +501,10 @@ class SQLMetadataBackend(MetadataBackend):
         if direction not in ("ancestors", "descendants"):
             raise InvalidInputError(f"direction is 'ancestors' or 'descendants', not {direction!r}")
         self._require(LINEAGE, "lineage")
-        q = self.queries
-        sql = q.ancestors if direction == "ancestors" else q.descendants
 
         def work(s: Session) -> list[ModelVersion]:
+            q = self.queries
+            sql = q.ancestors if direction == "ancestors" else q.descendants
             start = self._version_row(s, name, number)
             rows = s.all(sql, {"start_id": start[7]})
             out: list[ModelVersion] = []
@@ -616,11 +645,6 @@ class SQLMetadataBackend(MetadataBackend):
 
 def _model(row: tuple[Any, ...]) -> Model:
     return Model(row[0], row[1], parse_timestamp(row[2]), parse_timestamp(row[3]))
-
-
-def _level(version: str | None) -> int:
-    """The schema level of a schema_migrations version ("003" -> 3; None -> 0)."""
-    return int(version) if version and version.isdigit() else 0
 
 
 def _insert_pairs(

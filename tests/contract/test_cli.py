@@ -38,8 +38,12 @@ def test_status_migrate_downgrade_repair(db_url: str, capsys: pytest.CaptureFixt
     code, out, _ = _cli(capsys, "downgrade", "003", "--yes", "--url", db_url, "--json")
     assert code == EXIT_OK and json.loads(out)["reverted"] == ["004"]
 
-    code, out, _ = _cli(capsys, "repair", "--url", db_url)
+    code, out, _ = _cli(capsys, "repair", "--not-applied", "--url", db_url)
     assert code == EXIT_OK and "nothing to repair" in out
+    code, out, _ = _cli(capsys, "sql", "--down", "--to", "1", "--url", db_url, "--json")
+    assert [s["migration"][:3] for s in json.loads(out)] == ["003", "002"]
+    code, _, err = _cli(capsys, "migrate", "--to", "two", "--url", db_url)
+    assert code == EXIT_USAGE and "number" in err
 
     code, out, _ = _cli(capsys, "stats", "--url", db_url, "--json")
     data = json.loads(out)
@@ -50,10 +54,14 @@ def test_status_migrate_downgrade_repair(db_url: str, capsys: pytest.CaptureFixt
 def test_output_never_shows_the_password(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     password = urlsplit(db_url).password
     outputs = []
-    for args in (["migrate"], ["status"], ["stats"], ["sql", "--to", "001"]):
+    for args in (["sql", "--to", "001"], ["migrate"], ["status"], ["stats"]):
         outputs.append(_cli(capsys, *args, "--url", db_url))
     assert [o[0] for o in outputs] == [EXIT_OK] * 4
-    assert "CREATE TABLE mr_models" in outputs[3][1]
+    assert "CREATE TABLE mr_models" in outputs[0][1]
+    if password:  # an error path too: a database that does not exist
+        missing = db_url.replace(urlsplit(db_url).path, "/rc_no_such_db")
+        outputs.append(_cli(capsys, "status", "--url", missing))
+        assert outputs[-1][0] != EXIT_OK
     if password:  # containers carry one; trust-auth URLs do not
         assert all(password not in o[1] + o[2] for o in outputs)
         assert any(":***@" in o[1] for o in outputs)

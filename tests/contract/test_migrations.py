@@ -127,15 +127,63 @@ def test_a_failed_migration_rolls_back_or_leaves_a_visible_dirty_state(
         registry_core.connect(db_url, artifacts=tmp_path)
     assert cli.run(["status", "--url", db_url]) == cli.EXIT_DIRTY
     assert cli.run(["migrate", "--url", db_url]) == cli.EXIT_DIRTY
-    # the operator undoes the half, repairs, ships a fixed migration, migrates
+    assert status.level == int(LATEST)  # the dirty migration's tables are not used
+    # Recovery 1: the operator undoes the half, forgets 005, ships a fixed one, migrates
     fresh.execute("DROP TABLE rc_broken_half")
-    assert fresh.repair() == "005"
-    assert fresh.repair() is None
+    assert fresh.repair(applied=False) == "005"
+    assert fresh.repair(applied=False) is None
     fixed = dataclasses.replace(BROKEN, up="CREATE TABLE rc_broken_half (x INTEGER);\n")
     fresh.migrations = [*SHIPPED, fixed]
     assert fresh.migrate() == ["005"]
     assert fresh.migration_status().up_to_date
-    fresh.downgrade(LATEST)
+    assert fresh.downgrade(LATEST) == ["005"]
+    # Recovery 2: the operator completes the migration by hand and records it as applied
+    fresh.migrations = [*SHIPPED, BROKEN]
+    with pytest.raises(MigrationError):
+        fresh.migrate()
+    fresh.execute("CREATE TABLE rc_no_such_table (x INTEGER)")
+    fresh.execute("INSERT INTO rc_no_such_table VALUES (1)")
+    assert fresh.repair(applied=True) == "005"
+    assert fresh.migration_status().up_to_date and fresh.migration_status().current == "005"
+    fresh.execute("DROP TABLE rc_no_such_table")
+    assert fresh.downgrade(LATEST) == ["005"]
+
+
+BAD_DOWN = Migration(
+    "005",
+    "bad_down",
+    "CREATE TABLE rc_t5 (x INTEGER);\n",
+    "DROP TABLE rc_t5;\nDROP TABLE rc_missing_zz;\n",
+)
+
+
+def test_a_failed_down_migration_is_rolled_back_or_marked(fresh: SQLMetadataBackend) -> None:
+    fresh.migrations = [*SHIPPED, BAD_DOWN]
+    fresh.migrate()
+    with pytest.raises(MigrationError, match="005_bad_down failed at statement 2"):
+        fresh.downgrade("004")
+    status = fresh.migration_status()
+    still_there = bool(fresh.query(fresh.dialect.table_exists_sql, {"name": "rc_t5"}))
+    if fresh.dialect.transactional_ddl:
+        assert still_there and status.current == "005" and status.dirty is None
+        return
+    assert not still_there  # MySQL dropped rc_t5 before failing
+    assert status.dirty is not None and status.dirty.direction == "down"
+    assert status.level == 4
+    # none of 005 is left: forget it
+    assert fresh.repair(applied=False) == "005"
+    assert fresh.migration_status().current == "004"
+
+
+def test_targets_are_numbers_not_strings(fresh: SQLMetadataBackend) -> None:
+    assert fresh.migrate(target="2") == ["001", "002"]
+    assert {label[:3] for label, _ in fresh.dry_run()} == {"003", "004"}  # only what's pending
+    down_labels = [label for label, _ in fresh.dry_run(down=True)]
+    assert down_labels[0] == "002_add_performance_metrics"
+    assert down_labels[-1] == "001_create_model_registry"
+    assert fresh.downgrade("1") == ["002"]
+    with pytest.raises(MigrationError, match="number"):
+        fresh.downgrade("latest")
 
 
 def _connect_and_migrate(url: str, start_at: float) -> list[str]:
@@ -220,15 +268,22 @@ def test_a_process_opened_before_the_upgrade_keeps_working(db_url: str, tmp_path
         old.close()
     with registry_core.connect(db_url, artifacts=tmp_path) as reg:
         assert len(reg.list_versions("live")) == len(saved) + 2
+        assert reg.best_version("new", "acc").version == "1"
+        # a process at the latest schema survives a downgrade under it (it re-reads the level)
+        with registry_core.open_backend(db_url) as admin:
+            admin.downgrade("001")
+        assert len(reg.list_versions("live")) == len(saved) + 2
+        assert reg.get_version("new").metrics == {}
 
 
 def test_dry_run_sql_is_the_dialect_expansion(fresh: SQLMetadataBackend) -> None:
-    statements = list(fresh.migrator().sql())
+    statements = fresh.dry_run()
     assert statements[0][0] == "001_create_model_registry"
     assert all("{{" not in sql for _, sql in statements)
     assert len({label for label, _ in statements}) == len(SHIPPED)
     assert fresh.migration_status().current is None  # nothing ran
     assert not _tables(fresh)
+    assert fresh.dry_run(down=True) == []
 
 
 SEED_SQL = """

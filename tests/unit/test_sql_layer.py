@@ -265,3 +265,15 @@ def test_pool_close_refuses_new_checkouts() -> None:
     pool.close()
     with pytest.raises(BackendUnavailableError, match="closed"), pool.checkout():
         pass
+
+
+def test_schema_level_stops_at_a_dirty_or_missing_migration() -> None:
+    from registry_core.migrator import AppliedMigration, MigrationStatus
+
+    def status(*rows: tuple[str, bool]) -> MigrationStatus:
+        return MigrationStatus([AppliedMigration(v, "", "n", "c", d) for v, d in rows], [])
+
+    assert status().level == 0
+    assert status(("001", False), ("002", False)).level == 2
+    assert status(("001", False), ("002", True), ("003", False)).level == 1
+    assert status(("001", False), ("003", False)).level == 1
