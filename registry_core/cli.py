@@ -178,11 +178,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except RegistryError as exc:
         print(f"registry-core: error: {exc}", file=sys.stderr)
-        if isinstance(exc, MigrationError) and "dirty" in str(exc):
-            return EXIT_DIRTY
-        if isinstance(exc, MigrationError) and "changed since" in str(exc):
-            return EXIT_CHANGED
-        return EXIT_FAILED
+        reason = exc.reason if isinstance(exc, MigrationError) else None
+        return {"dirty": EXIT_DIRTY, "changed": EXIT_CHANGED}.get(reason or "", EXIT_FAILED)
 
 
 def _no_connection() -> Any:

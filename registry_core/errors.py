@@ -28,7 +28,15 @@ class SchemaOutOfDateError(RegistryError):
 
 
 class MigrationError(RegistryError):
-    """A migration could not be applied, or the migration history is inconsistent."""
+    """A migration could not be applied, or the migration history is inconsistent.
+
+    `reason` is "dirty" (a migration failed part-way), "changed" (an applied file was edited)
+    or None.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ChecksumMismatchError(RegistryError):

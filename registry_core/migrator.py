@@ -241,13 +241,15 @@ class Migrator:
                 f"{'reverting' if status.dirty.direction == 'down' else 'applying'} and left "
                 "the schema dirty; fix the database by hand, then run "
                 "`registry-core repair --applied` or `--not-applied` (README: 'Recovering a "
-                "failed migration')"
+                "failed migration')",
+                reason="dirty",
             )
         if status.changed:
             raise MigrationError(
                 "applied migration files changed since they were applied: "
                 + ", ".join(status.changed)
-                + "; restore the shipped files (applied migrations must not be edited)"
+                + "; restore the shipped files (applied migrations must not be edited)",
+                reason="changed",
             )
 
     # -- writing -------------------------------------------------------------------

@@ -172,7 +172,7 @@ class SQLMetadataBackend(MetadataBackend):
             clean = scrub(str(exc), self.url.secrets())
             if clean == str(exc):
                 raise
-            raise MigrationError(clean) from exc.__cause__
+            raise MigrationError(clean, reason=exc.reason) from exc.__cause__
         finally:
             self._queries = None  # the schema may have changed: re-read the level on next use
 

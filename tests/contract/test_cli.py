@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from registry_core.cli import EXIT_OK, EXIT_PENDING, EXIT_USAGE, run
+import registry_core
+from registry_core.cli import EXIT_CHANGED, EXIT_OK, EXIT_PENDING, EXIT_USAGE, run
 from registry_core.migrator import load_migrations
 
 VERSIONS = [m.version for m in load_migrations()]
@@ -65,3 +66,17 @@ def test_output_never_shows_the_password(db_url: str, capsys: pytest.CaptureFixt
     if password:  # containers carry one; trust-auth URLs do not
         assert all(password not in o[1] + o[2] for o in outputs)
         assert any(":***@" in o[1] for o in outputs)
+
+
+def test_changed_migration_exit_code(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["migrate", "--url", db_url]) == EXIT_OK
+    with registry_core.open_backend(db_url) as b:
+        b.execute(  # type: ignore[attr-defined]
+            "UPDATE schema_migrations SET checksum = :c WHERE version = :v",
+            {"c": "sha256:edited", "v": "002"},
+        )
+    capsys.readouterr()
+    code, out, _ = _cli(capsys, "status", "--url", db_url)
+    assert code == EXIT_CHANGED and "002_add_performance_metrics" in out
+    code, _, err = _cli(capsys, "migrate", "--url", db_url)
+    assert code == EXIT_CHANGED and "changed since" in err
