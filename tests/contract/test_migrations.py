@@ -7,14 +7,15 @@ import dataclasses
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import registry_core
 from registry_core import MigrationError, cli
-from registry_core.migrator import Migration, load_migrations
+from registry_core.migrator import Migration, Migrator, load_migrations
 from registry_core.sqlbackend import SQLMetadataBackend
 
 SHIPPED = load_migrations()
@@ -235,37 +236,64 @@ def test_upgrade_from_every_version_keeps_the_data(db_url: str, start: str) -> N
         assert new.best_version("a", "acc").version == "4"
 
 
-def test_a_process_opened_before_the_upgrade_keeps_working(db_url: str, tmp_path: Path) -> None:
+def test_a_process_opened_before_the_upgrade_keeps_working(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service opened at schema 001 (one backend reading, one saving) goes on while another
+    process upgrades to the latest. The upgrade pauses inside migration 002's transaction until
+    the reader has read three more times, so reads provably overlap it; saves may wait for the
+    migration's locks (PostgreSQL locks mr_model_versions while a foreign key to it is created,
+    SQLite has one writer), but none fails, and numbering goes on without a gap."""
     with registry_core.open_backend(db_url) as setup:
         setup.migrate(target="001")
-    old = registry_core.open_backend(db_url)  # opened at schema 001, like a running service
-    saved: list[str] = []
-    errors: list[BaseException] = []
+    reader = registry_core.open_backend(db_url)  # both opened at schema 001
+    writer = registry_core.open_backend(db_url)
+    _save(writer, "live")  # type: ignore[arg-type]
+    reads, saved, errors = [0], [], []  # type: ignore[var-annotated]
     stop = threading.Event()
 
-    def keep_saving() -> None:
+    def keep(work: Callable[[], object]) -> None:
         try:
-            while not stop.is_set() or len(saved) < 10:
-                saved.append(_save(old, "live"))  # type: ignore[arg-type]
-                old.list_versions("live")
+            while not stop.is_set():
+                work()
         except BaseException as exc:  # reported below
             errors.append(exc)
 
+    def read() -> None:
+        reader.list_versions("live")
+        reads[0] += 1
+
+    run_script = Migrator._run_script
+
+    def pausing(self: Migrator, s: Any, m: Migration, text: str) -> None:
+        run_script(self, s, m, text)
+        if m.version == "002" and text == m.up:  # inside its transaction, before commit
+            seen, deadline = reads[0], time.monotonic() + 30
+            while reads[0] < seen + 3 and not errors and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert reads[0] >= seen + 3, "no read went through during the migration"
+
+    monkeypatch.setattr(Migrator, "_run_script", pausing)
+    threads = [
+        threading.Thread(target=keep, args=(read,)),
+        threading.Thread(target=keep, args=(lambda: saved.append(_save(writer, "live")),)),
+    ]
     try:
-        _save(old, "live")  # type: ignore[arg-type]
-        worker = threading.Thread(target=keep_saving)
-        worker.start()
+        for t in threads:
+            t.start()
         with registry_core.connect(db_url, artifacts=tmp_path) as upgraded:
             assert upgraded.backend.migration_status().current == LATEST
             upgraded.save_model(0, "new", metrics={"acc": 1.0})
-        stop.set()
-        worker.join(timeout=120)
-        assert not errors, errors
-        assert saved == [str(i) for i in range(2, len(saved) + 2)]
-        assert _save(old, "live") == str(len(saved) + 2)  # type: ignore[arg-type]
+        time.sleep(0.2)  # the old service goes on after the upgrade
     finally:
         stop.set()
-        old.close()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors
+    assert saved == [str(i) for i in range(2, len(saved) + 2)]
+    assert _save(writer, "live") == str(len(saved) + 2)  # type: ignore[arg-type]
+    reader.close()
+    writer.close()
     with registry_core.connect(db_url, artifacts=tmp_path) as reg:
         assert len(reg.list_versions("live")) == len(saved) + 2
         assert reg.best_version("new", "acc").version == "1"
