@@ -27,6 +27,10 @@ _TOKEN = re.compile(
 )
 
 
+#: how many rendered statements a dialect keeps
+_CACHE_SIZE = 256
+
+
 class ErrorKind(enum.Enum):
     """How the shared layer treats a driver exception."""
 
@@ -100,6 +104,10 @@ class Dialect:
             return m.group(0).replace("%", "%%") if double_percent else m.group(0)
 
         rendered = Rendered(_TOKEN.sub(sub, sql), names)
+        if len(self._cache) >= _CACHE_SIZE:
+            # multi-row INSERTs differ by row count: keep the cache bounded in long-lived
+            # processes (dicts keep insertion order, so this drops the oldest entry)
+            del self._cache[next(iter(self._cache))]
         self._cache[sql] = rendered
         return rendered
 

@@ -227,8 +227,9 @@ class SQLMetadataBackend(MetadataBackend):
 
     @property
     def queries(self) -> Queries:
-        """The statements for the schema level found on first use (kept until a migration
-        through this backend), so a process opened before an upgrade keeps its queries."""
+        """The statements for the schema level found on first use, so a process opened before
+        an upgrade keeps its queries. Read again after a migration through this backend, when
+        a feature of a higher level is asked for, and when a table has gone (a downgrade)."""
         if self._queries is None:
             self._queries = Queries(self.dialect, self.migration_status().level)
         return self._queries
@@ -239,7 +240,7 @@ class SQLMetadataBackend(MetadataBackend):
         if self.queries.level < level:
             raise SchemaOutOfDateError(
                 f"{feature} need schema {level:03d}; this database is at "
-                f"{self.queries.level:03d}. Run `registry-core migrate` and reconnect"
+                f"{self.queries.level:03d}. Run `registry-core migrate`"
             )
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
