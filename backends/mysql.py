@@ -1,17 +1,30 @@
-"""MySQL 8 and MariaDB through mysql-connector-python, with registry-core's own pool.
+"""Oracle's MySQL (8.0.20 and newer) and MariaDB through mysql-connector-python, with
+registry-core's own pool. One backend, one `mysql://` (or `mariadb://`) scheme; the dialect is
+chosen from the server the pool finds (`ServerInfo`), and every SQL difference between the two
+servers is one attribute of `MySQLDialect`:
 
-Tables default to a binary NO PAD collation so that names compare byte-exactly with trailing
-spaces significant, as on SQLite and PostgreSQL: MariaDB's `utf8mb4_bin` pads, its
-`utf8mb4_nopad_bin` does not; MySQL 8 calls its own `utf8mb4_0900_bin`. The connection uses
-charset utf8mb4 with `utf8mb4_bin`, a collation both servers know (the driver's default,
-`utf8mb4_0900_ai_ci`, is unknown to MariaDB before 11.4). Sessions run READ COMMITTED (as
-PostgreSQL does) with a strict sql_mode, and `FOUND_ROWS` makes UPDATE report matched rows.
+- collation of our tables: a binary NO PAD one, so that names compare byte-exactly with trailing
+  spaces significant, as on SQLite and PostgreSQL. MariaDB's `utf8mb4_bin` pads, its
+  `utf8mb4_nopad_bin` does not; MySQL 8+ calls its own `utf8mb4_0900_bin`.
+- upsert: MySQL deprecates `VALUES(c)` in ON DUPLICATE KEY UPDATE since 8.0.20 (warning 1287)
+  for the row alias `INSERT ... AS new ... UPDATE c = new.c`, which MariaDB rejects.
+- session setup: MySQL caches information_schema table sizes for a day unless
+  `information_schema_stats_expiry = 0` (MariaDB has no such variable).
+
+The connection uses charset utf8mb4 with `utf8mb4_bin`, a collation both servers know (the
+driver's default, `utf8mb4_0900_ai_ci`, is unknown to MariaDB before 11.4). Sessions run READ
+COMMITTED (as PostgreSQL does) with a strict sql_mode, and `FOUND_ROWS` makes UPDATE report
+matched rows. Nothing here uses SQL that MySQL 8.4 or 9.x removed or deprecates (MD5() is gone
+in 9.x: the migration lock's name is computed in Python).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from registry_core.dialect import Dialect, ErrorKind, insert_statement
@@ -25,9 +38,39 @@ SQL_MODE = (
     "STRICT_ALL_TABLES,ONLY_FULL_GROUP_BY,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 )
-#: GET_LOCK name of the migration runner, scoped to the current database (names <= 64 chars)
-MIGRATION_LOCK = "CONCAT('registry_core.migrate.', MD5(DATABASE()))"
 MIGRATION_LOCK_WAIT = 600  # seconds
+
+
+def migration_lock_name(database: str) -> str:
+    """GET_LOCK name of the migration runner, scoped to one database: user-level locks are
+    server-wide and their names at most 64 characters (MySQL error 4163)."""
+    return "registry_core.migrate." + hashlib.sha256(database.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Which server the backend talks to: product ("MySQL" or "MariaDB") and version."""
+
+    product: str
+    version: tuple[int, int, int]
+
+    @classmethod
+    def parse(cls, version_string: str) -> ServerInfo:
+        """From `SELECT VERSION()`: '9.7.4-2', '8.4.3', '11.8.9-MariaDB-0+deb13u1 from Debian'."""
+        # MariaDB before 11 prefixes its handshake version with "5.5.5-" for old clients
+        text = re.sub(r"^5\.5\.5-(?=\d+\.\d+\.\d+-MariaDB)", "", version_string.strip())
+        m = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
+        numbers = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
+        product = "MariaDB" if "mariadb" in text.lower() else "MySQL"
+        return cls(product, numbers)
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.product == "MariaDB"
+
+    def __str__(self) -> str:
+        return f"{self.product} {'.'.join(map(str, self.version))}"
+
 
 #: mysql.connector.connect arguments a URL may set, with their types
 DRIVER_OPTIONS: dict[str, type] = {
@@ -61,15 +104,26 @@ class MySQLDialect(Dialect):
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = DATABASE() AND table_name = :name"
     )
-    server_version_sql: ClassVar[str] = "SELECT VERSION()"
     database_size_sql: ClassVar[str | None] = (
         "SELECT SUM(data_length + index_length) FROM information_schema.tables "
         "WHERE table_schema = DATABASE()"
     )
 
-    def __init__(self, collation: str) -> None:
+    def __init__(self, server: ServerInfo) -> None:
         super().__init__()
-        self.collation = collation
+        self.server = server
+        #: the byte-exact NO PAD utf8mb4 collation of this server
+        self.collation = "utf8mb4_nopad_bin" if server.is_mariadb else "utf8mb4_0900_bin"
+        #: `INSERT ... AS new ON DUPLICATE KEY UPDATE c = new.c` (MySQL >= 8.0.20) rather than
+        #: `c = VALUES(c)` (MariaDB; deprecated on MySQL, warning 1287)
+        self.row_alias_upsert = not server.is_mariadb and server.version >= (8, 0, 20)
+        #: statements each new connection runs after the common session setup
+        self.session_setup: tuple[str, ...] = (
+            ()
+            if server.is_mariadb
+            # MySQL caches table sizes in information_schema for a day by default
+            else ("SET SESSION information_schema_stats_expiry = 0",)
+        )
 
     def insert_if_absent(self, table: str, columns: Any, conflict: Any) -> str:
         # Not INSERT IGNORE: that also turns truncation and other errors into warnings.
@@ -77,7 +131,9 @@ class MySQLDialect(Dialect):
         return f"{insert_statement(table, columns)} ON DUPLICATE KEY UPDATE {key} = {key}"
 
     def upsert(self, table: str, columns: Any, conflict: Any, update: Any) -> str:
-        # VALUES(c), not MySQL 8's row alias `AS new`, which MariaDB rejects.
+        if self.row_alias_upsert:
+            sets = ", ".join(f"{c} = new.{c}" for c in update)
+            return f"{insert_statement(table, columns)} AS new ON DUPLICATE KEY UPDATE {sets}"
         sets = ", ".join(f"{c} = VALUES({c})" for c in update)
         return f"{insert_statement(table, columns)} ON DUPLICATE KEY UPDATE {sets}"
 
@@ -94,6 +150,18 @@ class MySQLDialect(Dialect):
             "double": "DOUBLE",
             "table_options": (f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"),
         }
+
+    def server_warnings(self, conn: Any, cursor: Any) -> list[tuple[Any, ...]]:
+        # The OK/EOF packet carries the count, so this costs a round trip only when a
+        # statement did warn. (The driver's own `get_warnings` would also warnings.warn them.)
+        if not getattr(cursor, "warning_count", 0):
+            return []
+        cur = conn.cursor()
+        try:
+            cur.execute("SHOW WARNINGS")
+            return [tuple(row) for row in cur.fetchall()]
+        finally:
+            cur.close()
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         from mysql.connector import errors
@@ -113,11 +181,6 @@ class MySQLDialect(Dialect):
         if errno in _UNAVAILABLE or isinstance(exc, (errors.InterfaceError, errors.PoolError)):
             return ErrorKind.UNAVAILABLE
         return ErrorKind.OTHER
-
-
-def binary_nopad_collation(server_version: str) -> str:
-    """The byte-exact NO PAD utf8mb4 collation of this server."""
-    return "utf8mb4_nopad_bin" if "mariadb" in server_version.lower() else "utf8mb4_0900_bin"
 
 
 class MySQLMetadataBackend(SQLMetadataBackend):
@@ -159,17 +222,20 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             "client_flags": [ClientFlag.FOUND_ROWS],
         }
 
+        dialects: dict[ServerInfo, MySQLDialect] = {}
+
         def connect() -> Any:
             conn = mysql.connector.connect(**kwargs)
-            cur = conn.cursor()
-            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            cur.execute(f"SET SESSION sql_mode = '{SQL_MODE}'")
-            self.statements.add(2)
-            if "mariadb" not in str(conn.server_info).lower():
-                # MySQL 8 caches table sizes in information_schema for a day by default
-                cur.execute("SET SESSION information_schema_stats_expiry = 0")
-                self.statements.add()
-            cur.close()
+            # the handshake names the server: no round trip to ask which one it is
+            server = ServerInfo.parse(str(conn.server_info))
+            dialect = dialects.setdefault(server, MySQLDialect(server))
+            session = Session(conn, dialect, self.statements)
+            for statement in (
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                f"SET SESSION sql_mode = '{SQL_MODE}'",
+                *dialect.session_setup,
+            ):
+                session.control(statement)
             return conn
 
         self._pool: ConnectionPool[Any] = ConnectionPool(
@@ -182,10 +248,6 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         )
         try:
             with self._pool.checkout() as conn:
-                cur = conn.cursor()
-                cur.execute("SELECT VERSION()")
-                self.server_version = str(cur.fetchone()[0])
-                cur.close()
                 conn.rollback()
         except mysql.connector.Error as exc:
             self._pool.close()
@@ -193,7 +255,17 @@ class MySQLMetadataBackend(SQLMetadataBackend):
                 f"cannot connect to {self.url.masked()}: "
                 f"{scrub(str(exc).strip(), self.url.secrets())}"
             ) from exc
-        return MySQLDialect(binary_nopad_collation(self.server_version))
+        (dialect,) = dialects.values()
+        self.server = str(dialect.server)
+        oldest = (10, 3, 0) if dialect.server.is_mariadb else (8, 0, 0)
+        if dialect.server.version < oldest:
+            self._pool.close()
+            raise BackendUnavailableError(
+                f"{self.url.masked()} runs {self.server}; registry-core needs MySQL 8.0 or "
+                "MariaDB 10.3 or newer (recursive queries, NO PAD collations)"
+            )
+        self._lock_name = migration_lock_name(self.url.database)
+        return dialect
 
     @contextmanager
     def _checkout(self) -> Iterator[Any]:
@@ -202,7 +274,8 @@ class MySQLMetadataBackend(SQLMetadataBackend):
 
     @contextmanager
     def _migration_lock(self, session: Session) -> Iterator[None]:
-        got = session.scalar(f"SELECT GET_LOCK({MIGRATION_LOCK}, {MIGRATION_LOCK_WAIT})")
+        lock = {"name": self._lock_name, "wait": MIGRATION_LOCK_WAIT}
+        got = session.scalar("SELECT GET_LOCK(:name, :wait)", lock)
         session.commit()
         if got != 1:
             raise BackendUnavailableError(
@@ -211,7 +284,7 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         try:
             yield
         finally:
-            session.scalar(f"SELECT RELEASE_LOCK({MIGRATION_LOCK})")
+            session.scalar("SELECT RELEASE_LOCK(:name)", {"name": self._lock_name})
             session.commit()
 
     def _close(self) -> None:

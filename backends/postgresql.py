@@ -7,6 +7,7 @@ current database (https://www.postgresql.org/docs/current/explicit-locking.html#
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import BackendUnavailableError, MissingDriverError
-from registry_core.session import Session
+from registry_core.session import Session, server_log
 from registry_core.sqlbackend import SQLMetadataBackend
 from registry_core.urls import POOL_OPTIONS, scrub, take_options
 
@@ -31,7 +32,6 @@ class PostgreSQLDialect(Dialect):
     placeholder: ClassVar[str] = "%s"
     escape_percent: ClassVar[bool] = True
     supports_returning: ClassVar[bool] = True
-    server_version_sql: ClassVar[str] = "SHOW server_version"
     database_size_sql: ClassVar[str | None] = "SELECT pg_database_size(current_database())"
 
     def type_names(self) -> dict[str, str]:
@@ -75,6 +75,19 @@ class PostgreSQLDialect(Dialect):
         return ErrorKind.OTHER
 
 
+def _log_notice(diag: Any) -> None:
+    """Server notices: WARNING and above are logged as warnings, the rest (NOTICE, INFO:
+    "already exists, skipping") at DEBUG."""
+    level = str(diag.severity_nonlocalized or diag.severity or "NOTICE").upper()
+    server_log.log(
+        logging.WARNING if level in ("WARNING", "ERROR", "FATAL", "PANIC") else logging.DEBUG,
+        "postgresql server %s %s: %s",
+        level.lower(),
+        diag.sqlstate,
+        diag.message_primary,
+    )
+
+
 class PostgreSQLMetadataBackend(SQLMetadataBackend):
     """`postgresql://user:pw@host:5432/db?sslmode=require`.
 
@@ -110,7 +123,9 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             # One direct connection first: a refused login or unknown database fails here with
             # the server's reason instead of as a pool timeout.
             with psycopg.connect(conninfo, autocommit=True) as probe:
-                self.server_version = probe.info.parameter_status("server_version") or ""
+                # "15.19 (Debian 15.19-0+deb12u1)" -> "PostgreSQL 15.19"
+                version = probe.info.parameter_status("server_version") or "?"
+                self.server = f"PostgreSQL {version.split()[0]}"
         except psycopg.Error as exc:
             raise BackendUnavailableError(
                 f"cannot connect to {self.url.masked()}: "
@@ -123,6 +138,7 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             timeout=pool_timeout,
             kwargs={"autocommit": False},
             check=ConnectionPool.check_connection,
+            configure=lambda conn: conn.add_notice_handler(_log_notice),
             name=f"registry-core {self.url.host}/{self.url.database}",
             open=True,
         )

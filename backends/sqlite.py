@@ -28,7 +28,6 @@ class SQLiteDialect(Dialect):
     table_exists_sql: ClassVar[str] = (
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = :name"
     )
-    server_version_sql: ClassVar[str] = "SELECT sqlite_version()"
     database_size_sql: ClassVar[str | None] = (
         "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
     )
@@ -91,6 +90,7 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
         except (sqlite3.Error, OSError) as exc:
             raise BackendUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self.statements.add(3)
+        self.server = f"SQLite {sqlite3.sqlite_version}"
         self._conn = conn
         self._lock = threading.RLock()
         return SQLiteDialect()

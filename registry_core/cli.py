@@ -117,7 +117,7 @@ def _status_lines(status: MigrationStatus, location: str) -> list[str]:
 
 
 def _dialect_for(name: str) -> Any:
-    from registry_core.backends.mysql import MySQLDialect
+    from registry_core.backends.mysql import MySQLDialect, ServerInfo
     from registry_core.backends.postgresql import PostgreSQLDialect
     from registry_core.backends.sqlite import SQLiteDialect
 
@@ -125,7 +125,11 @@ def _dialect_for(name: str) -> Any:
         return SQLiteDialect()
     if name == "postgresql":
         return PostgreSQLDialect()
-    return MySQLDialect("utf8mb4_nopad_bin" if name == "mariadb" else "utf8mb4_0900_bin")
+    # the current LTS series of each; the SQL is the same for every supported release but the
+    # upsert (MySQL before 8.0.20 also spells it with VALUES())
+    if name == "mariadb":
+        return MySQLDialect(ServerInfo("MariaDB", (11, 8, 0)))
+    return MySQLDialect(ServerInfo("MySQL", (8, 4, 0)))
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -80,8 +80,6 @@ class Dialect:
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = current_schema() AND table_name = :name"
     )
-    #: one row, one column: the server's version string
-    server_version_sql: ClassVar[str] = "SELECT version()"
     #: one row, one column: the database's size in bytes (None: ask the backend)
     database_size_sql: ClassVar[str | None] = None
 
@@ -148,6 +146,12 @@ class Dialect:
             return names[key]
 
         return re.sub(r"\{\{\s*([a-z_]+)\s*\}\}", sub, sql)
+
+    # -- server warnings ------------------------------------------------------------------
+    def server_warnings(self, conn: Any, cursor: Any) -> list[tuple[Any, ...]]:
+        """(level, code, message) of each warning the statement just run on `cursor` left
+        (its result already read); none where the server only reports them another way."""
+        return []
 
     # -- errors ---------------------------------------------------------------------------
     def driver_errors(self) -> tuple[type[BaseException], ...]:

@@ -185,7 +185,8 @@ class Migrator:
         """Creates schema_migrations if missing, and adds our columns to the seed document's
         two-column version of it (idempotent)."""
         with self._transaction() as s:
-            s.rowcount(self.dialect.expand(SCHEMA_MIGRATIONS_DDL))
+            if s.one(self.dialect.table_exists_sql, {"name": "schema_migrations"}) is None:
+                s.rowcount(self.dialect.expand(SCHEMA_MIGRATIONS_DDL))
             missing = [c for c in _HISTORY_COLUMNS if c not in s.columns("schema_migrations")]
             for column in missing:
                 ddl = (
@@ -292,8 +293,8 @@ class Migrator:
                         "registry-core"
                     )
                 script = m.adopt
-            s.execute(_DELETE_FOREIGN, {"version": m.version})
-            s.execute(
+            s.rowcount(_DELETE_FOREIGN, {"version": m.version})
+            s.rowcount(
                 _INSERT_DIRTY,
                 {
                     "version": m.version,
@@ -303,7 +304,7 @@ class Migrator:
                 },
             )
             self._run_script(s, m, script)
-            s.execute(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
+            s.rowcount(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
         return True
 
     def downgrade(self, target: str) -> list[str]:
@@ -329,9 +330,9 @@ class Migrator:
                         f"another process changed the schema while reverting (newest is now "
                         f"{newest}, expected {m.version}); run status and try again"
                     )
-                s.execute(_MARK_DIRTY_DOWN, {"version": m.version})
+                s.rowcount(_MARK_DIRTY_DOWN, {"version": m.version})
                 self._run_script(s, m, m.down)
-                s.execute(_DELETE_ROW, {"version": m.version})
+                s.rowcount(_DELETE_ROW, {"version": m.version})
             reverted.append(m.version)
         return reverted
 
@@ -349,9 +350,9 @@ class Migrator:
             if status.dirty is None:
                 return None
             if applied:
-                s.execute(_MARK_CLEAN, {"version": status.dirty.version, "applied_at": utc_now()})
+                s.rowcount(_MARK_CLEAN, {"version": status.dirty.version, "applied_at": utc_now()})
             else:
-                s.execute(_DELETE_ROW, {"version": status.dirty.version})
+                s.rowcount(_DELETE_ROW, {"version": status.dirty.version})
             return status.dirty.version
 
     def sql(
@@ -388,7 +389,7 @@ class Migrator:
     def _run_script(self, s: Session, m: Migration, text: str) -> None:
         for i, stmt in enumerate(split_statements(self.dialect.expand(text)), start=1):
             try:
-                s.execute(stmt)
+                s.rowcount(stmt)
             except Exception as exc:
                 first_line = stmt.splitlines()[0][:80]
                 raise MigrationError(

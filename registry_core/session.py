@@ -7,12 +7,17 @@ included) and lets driver exceptions through for the backend to classify.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from registry_core.dialect import Dialect
+from registry_core.urls import scrub
+
+#: where warnings the database server sends about our statements are logged (WARNING)
+server_log = logging.getLogger("registry_core.server")
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -50,6 +55,27 @@ class StatementCounter:
         return self._count
 
 
+def log_server_warnings(
+    dialect: Dialect, sql: str, warnings: list[tuple[Any, ...]], values: Sequence[Any] = ()
+) -> None:
+    """One record per server warning: its level, code and text, with the statement's
+    parameter values masked (a warning may quote the value it is about). Warnings and errors
+    are logged as WARNING, MySQL's notes (IF NOT EXISTS found it existed...) as DEBUG."""
+    secrets = tuple(str(v) for v in values if isinstance(v, str) and v)
+    head = " ".join(sql.split()[:4])
+    for warning in warnings:
+        level, code, message = (*tuple(warning), None, None, None)[:3]
+        server_log.log(
+            logging.DEBUG if str(level).lower() == "note" else logging.WARNING,
+            "%s server %s %s on '%s ...': %s",
+            dialect.name,
+            str(level).lower() if level else "warning",
+            code,
+            head,
+            scrub(str(message), secrets),
+        )
+
+
 class Session:
     """A DB-API connection inside one transaction, speaking the shared SQL layer."""
 
@@ -57,9 +83,11 @@ class Session:
         self.conn = conn
         self.dialect = dialect
         self._counter = counter
+        self._last: tuple[str, tuple[Any, ...]] = ("", ())
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Runs one statement; returns the cursor (rows not yet fetched)."""
+        """Runs one statement; returns the cursor (rows not yet fetched). Callers that read
+        the rows call `_check(cur)` afterwards, when the server has said whether it warned."""
         rendered = self.dialect.render(sql)
         bound = rendered.bind(params or {})
         cur = self.conn.cursor()
@@ -68,13 +96,23 @@ class Session:
             cur.execute(rendered.text)
         else:
             cur.execute(rendered.text, bound)
+        self._last = (rendered.text, bound or ())
         return cur
+
+    def _check(self, cur: Any) -> None:
+        """Logs the warnings the last statement left on the server, if any."""
+        warnings = self.dialect.server_warnings(self.conn, cur)
+        if warnings:
+            self._counter.add()
+            log_server_warnings(self.dialect, self._last[0], warnings, self._last[1])
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Every row of a query."""
         cur = self.execute(sql, params)
         try:
-            return [tuple(r) for r in cur.fetchall()]
+            rows = [tuple(r) for r in cur.fetchall()]
+            self._check(cur)
+            return rows
         finally:
             cur.close()
 
@@ -101,6 +139,7 @@ class Session:
         """Runs a write; returns the number of rows it matched."""
         cur = self.execute(sql, params)
         try:
+            self._check(cur)
             return int(cur.rowcount)
         finally:
             cur.close()
@@ -112,6 +151,7 @@ class Session:
             if self.dialect.supports_returning:
                 row = cur.fetchone()
                 return int(row[0])
+            self._check(cur)
             return int(cur.lastrowid)
         finally:
             cur.close()
@@ -122,6 +162,8 @@ class Session:
         self._counter.add()
         try:
             cur.execute(sql)
+            self._last = (sql, ())
+            self._check(cur)
         finally:
             cur.close()
 

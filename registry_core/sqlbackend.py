@@ -59,6 +59,8 @@ class SQLMetadataBackend(MetadataBackend):
 
     #: how often a transaction that hit a deadlock or serialization failure is tried again
     retries = 5
+    #: the server's product and version ("PostgreSQL 17.12", "MariaDB 11.8.9"), set by _open
+    server: str = ""
 
     def __init__(self, url: str | DatabaseURL) -> None:
         self.url = parse_url(url) if isinstance(url, str) else url
@@ -623,7 +625,6 @@ class SQLMetadataBackend(MetadataBackend):
         d = self.dialect
 
         def work(s: Session) -> DatabaseStats:
-            server = str(s.scalar(d.server_version_sql))
             size = int(s.scalar(d.database_size_sql) or 0) if d.database_size_sql else 0
             counts: dict[str, int] = {}
             for table in TABLES:
@@ -634,7 +635,7 @@ class SQLMetadataBackend(MetadataBackend):
                 schema = s.scalar("SELECT MAX(version) FROM schema_migrations WHERE dirty = 0")
             return DatabaseStats(
                 self.name,
-                server,
+                self.server,
                 None if schema is None else str(schema),
                 size,
                 counts,

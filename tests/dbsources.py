@@ -1,10 +1,12 @@
 """Where the contract suite finds each database (SPEC section 6), kept free of pytest so that
 tests/unit can check the choice itself.
 
-Per engine: the URL in REGISTRY_TEST_<ENGINE>_URL if set; otherwise, if a Docker engine
-answers, a testcontainers container of REGISTRY_TEST_<ENGINE>_IMAGE (defaults postgres:16 and
-mysql:8.4); otherwise a skip with the reason. REGISTRY_TEST_REQUIRE (comma list) turns a skip
-of the engines it names into a failure.
+Four engines: sqlite (embedded), postgresql, mysql (Oracle's MySQL) and mariadb (the same
+backend and mysql:// scheme as mysql, a different server). Per server engine: the URL in
+REGISTRY_TEST_<ENGINE>_URL if set; otherwise, if a Docker engine answers, a testcontainers
+container of REGISTRY_TEST_<ENGINE>_IMAGE (defaults postgres:16, mysql:8.4, mariadb:11.8);
+otherwise a skip with the reason. REGISTRY_TEST_REQUIRE (comma list) turns a skip of the
+engines it names into a failure.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-ENGINES = ("sqlite", "postgresql", "mysql")
-DEFAULT_IMAGES = {"postgresql": "postgres:16", "mysql": "mysql:8.4"}
+ENGINES = ("sqlite", "postgresql", "mysql", "mariadb")
+#: the server engines, and the ones that speak MySQL's protocol through the mysql backend
+SERVERS = ("postgresql", "mysql", "mariadb")
+MYSQL_FAMILY = ("mysql", "mariadb")
+#: the product each engine's server must report (`backend.server`, e.g. "MySQL 9.7.4")
+PRODUCTS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB"}
+DEFAULT_IMAGES = {"postgresql": "postgres:16", "mysql": "mysql:8.4", "mariadb": "mariadb:11.8"}
 #: containers' password: distinctive, so that tests can check no message shows it
 CONTAINER_PASSWORD = "rc-Secret-9f3e"
 
@@ -95,7 +102,8 @@ def with_database(url: str, database: str) -> str:
 
 
 def start_container(engine: str, image: str) -> tuple[Any, str]:
-    """Starts a container of `image`; returns it and an admin URL in our scheme."""
+    """Starts a container of `image`; returns it and an admin URL in our scheme. MySQL and
+    MariaDB images take the same MYSQL_* variables, so one container class serves both."""
     if engine == "postgresql":
         try:
             from testcontainers.community.postgres import PostgresContainer
@@ -122,7 +130,7 @@ def create_database(engine: str, admin_url: str) -> str:
     _admin(
         engine,
         admin_url,
-        f"CREATE DATABASE {name}" + (" CHARACTER SET utf8mb4" if engine == "mysql" else ""),
+        f"CREATE DATABASE {name}" + (" CHARACTER SET utf8mb4" if engine in MYSQL_FAMILY else ""),
     )
     return with_database(admin_url, name)
 

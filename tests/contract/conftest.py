@@ -1,5 +1,5 @@
-"""The contract suite's one parametrized fixture: every test runs on sqlite, postgresql and
-mysql, each time on an empty database that no other test sees.
+"""The contract suite's one parametrized fixture: every test runs on sqlite, postgresql, mysql
+(Oracle's MySQL) and mariadb, each time on an empty database that no other test sees.
 
 Servers come from `dbsources.choose` (URL, container or skip; see tests/dbsources.py). One
 container per engine per session; one fresh database (or SQLite file) per test.
@@ -24,6 +24,7 @@ class Servers:
 
     def __init__(self) -> None:
         self._urls: dict[str, str] = {}
+        self._failed: dict[str, str] = {}
         self._containers: list[Any] = []
         self._docker: bool | None = None
 
@@ -36,18 +37,29 @@ class Servers:
         if engine in self._urls:
             return self._urls[engine]
         choice = dbsources.choose(engine, dbsources.environ(), self._docker_available)
+        if engine in self._failed:  # tried once this session: do not start it per test
+            dbsources.give_up(choice, self._failed[engine])
         if choice.kind == "skip":
             dbsources.give_up(choice, choice.detail)
         if choice.kind == "container":
             try:
                 container, url = dbsources.start_container(engine, choice.detail)
             except Exception as exc:
-                dbsources.give_up(
-                    choice, f"{engine}: could not start container {choice.detail}: {exc}"
-                )
+                self._failed[engine] = f"{engine}: could not start container {choice.detail}: {exc}"
+                dbsources.give_up(choice, self._failed[engine])
             self._containers.append(container)
         else:
             url = choice.detail
+        # a MariaDB URL given for mysql (or the reverse) would test the wrong server
+        # under the engine's name: refuse it outright
+        with registry_core.open_backend(url) as probe:
+            server = str(getattr(probe, "server", ""))
+        if not server.startswith(dbsources.PRODUCTS[engine] + " "):
+            pytest.fail(
+                f"the {engine} engine's server is {server or 'unknown'}, not "
+                f"{dbsources.PRODUCTS[engine]}: check REGISTRY_TEST_{engine.upper()}_URL/_IMAGE",
+                pytrace=False,
+            )
         self._urls[engine] = url
         return url
 

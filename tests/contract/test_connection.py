@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import dbsources
 import registry_core
 from registry_core import (
     BackendUnavailableError,
@@ -50,7 +51,7 @@ def test_closed_registry_refuses_work(registry: ModelRegistry) -> None:
 
 
 # Server engines only: SQLite has no password and no server to be unreachable.
-@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+@pytest.mark.parametrize("engine", dbsources.SERVERS)
 def test_wrong_password_error_never_shows_it(engine: str, db_url: str) -> None:
     parts = urlsplit(db_url)
     user = parts.username or "nobody"
@@ -65,9 +66,9 @@ def test_wrong_password_error_never_shows_it(engine: str, db_url: str) -> None:
     assert "***" in str(err)
 
 
-@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+@pytest.mark.parametrize("engine", dbsources.SERVERS)
 def test_unreachable_server_is_backend_unavailable(engine: str) -> None:
-    scheme = "postgresql" if engine == "postgresql" else "mysql"
+    scheme = engine  # mariadb:// is the mysql backend's scheme too
     url = f"{scheme}://u:{SECRET}@127.0.0.1:9/db?" + (
         "connect_timeout=2" if engine == "postgresql" else "connection_timeout=2"
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import dbsources
 import registry_core
 from registry_core import MigrationError, cli
 from registry_core.migrator import Migration, Migrator, load_migrations
@@ -363,7 +364,7 @@ def test_adopts_a_database_made_from_the_seed_document(db_url: str, tmp_path: Pa
         assert _save(b, "linear_predictor") == "11"  # the counter starts past the highest
 
 
-@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+@pytest.mark.parametrize("engine", dbsources.SERVERS)
 def test_foreign_registry_tables_are_refused_not_overwritten(fresh: SQLMetadataBackend) -> None:
     fresh.execute(
         "CREATE TABLE mr_models (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL UNIQUE)"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import dbsources
 from registry_core import (
     ChecksumMismatchError,
     InvalidInputError,
@@ -206,8 +208,10 @@ def test_stats(registry: ModelRegistry) -> None:
 def test_database_stats(registry: ModelRegistry, engine: str) -> None:
     registry.save_model(0, "m", tags={"a": "b"})
     d = registry.database_stats()
-    assert d.backend == engine
-    assert d.server_version and d.server_version[0].isdigit()
+    assert d.backend == {"mariadb": "mysql"}.get(engine, engine)  # one backend for both
+    product, version = d.server_version.split(" ")
+    assert product == dbsources.PRODUCTS[engine]  # "MySQL 9.7.4", "MariaDB 11.8.9", ...
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?", version), d.server_version
     assert d.schema_version == load_migrations()[-1].version
     assert d.size_bytes > 0
     assert d.row_counts["mr_models"] == 1

@@ -21,11 +21,31 @@ def test_container_with_default_image_when_docker_answers() -> None:
     assert dbsources.choose("postgresql", {}, lambda: True).detail == "postgres:16"
     c = dbsources.choose("mysql", {}, lambda: True)
     assert (c.kind, c.detail) == ("container", "mysql:8.4")
+    c = dbsources.choose("mariadb", {}, lambda: True)
+    assert (c.kind, c.detail) == ("container", "mariadb:11.8")
 
 
-def test_image_override() -> None:
-    env = {"REGISTRY_TEST_MYSQL_IMAGE": "localhost/mariadb:11.8"}
-    assert dbsources.choose("mysql", env, lambda: True).detail == "localhost/mariadb:11.8"
+def test_image_override_per_engine() -> None:
+    env = {
+        "REGISTRY_TEST_MYSQL_IMAGE": "localhost/mysql:9.7",
+        "REGISTRY_TEST_MARIADB_IMAGE": "localhost/mariadb:11.8",
+    }
+    assert dbsources.choose("mysql", env, lambda: True).detail == "localhost/mysql:9.7"
+    assert dbsources.choose("mariadb", env, lambda: True).detail == "localhost/mariadb:11.8"
+
+
+def test_mariadb_url_is_its_own_engine() -> None:
+    env = {"REGISTRY_TEST_MARIADB_URL": "mysql://root@127.0.0.1:3306/test"}
+    c = dbsources.choose("mariadb", env, never)
+    assert (c.kind, c.detail) == ("url", "mysql://root@127.0.0.1:3306/test")
+    # the MariaDB URL does not stand in for MySQL
+    assert dbsources.choose("mysql", env, lambda: False).kind == "skip"
+
+
+def test_the_four_engines() -> None:
+    assert dbsources.ENGINES == ("sqlite", "postgresql", "mysql", "mariadb")
+    env = {"REGISTRY_TEST_REQUIRE": "sqlite,postgresql,mysql,mariadb"}
+    assert dbsources.required_engines(env) == set(dbsources.ENGINES)
 
 
 def test_skip_with_reason_without_url_or_docker() -> None:

@@ -9,7 +9,12 @@ import time
 import pytest
 
 from registry_core import InvalidInputError, MissingDriverError
-from registry_core.backends.mysql import DRIVER_OPTIONS, MySQLDialect, binary_nopad_collation
+from registry_core.backends.mysql import (
+    DRIVER_OPTIONS,
+    MySQLDialect,
+    ServerInfo,
+    migration_lock_name,
+)
 from registry_core.backends.postgresql import PostgreSQLDialect
 from registry_core.backends.sqlite import SQLiteDialect
 from registry_core.dialect import split_statements
@@ -38,16 +43,46 @@ def test_upserts_per_dialect() -> None:
     assert "ON CONFLICT (k) DO UPDATE SET v = excluded.v" in SQLiteDialect().upsert(
         "t", cols, key, upd
     )
-    my = MySQLDialect("utf8mb4_nopad_bin")
-    assert my.upsert("t", cols, key, upd).endswith("ON DUPLICATE KEY UPDATE v = VALUES(v)")
-    assert "IGNORE" not in my.insert_if_absent("t", cols, key)
-    assert my.int_cast("x") == "CAST(x AS SIGNED)"
+    maria = MySQLDialect(ServerInfo.parse("11.8.9-MariaDB-0+deb13u1 from Debian"))
+    assert maria.upsert("t", cols, key, upd) == (
+        "INSERT INTO t (k, v) VALUES (:k, :v) ON DUPLICATE KEY UPDATE v = VALUES(v)"
+    )
+    mysql = MySQLDialect(ServerInfo.parse("9.7.4-2"))
+    assert mysql.upsert("t", cols, key, upd) == (
+        "INSERT INTO t (k, v) VALUES (:k, :v) AS new ON DUPLICATE KEY UPDATE v = new.v"
+    )
+    # before 8.0.20 VALUES() is not yet deprecated (and 8.0.19's row alias is brand new)
+    assert "VALUES(v)" in MySQLDialect(ServerInfo.parse("8.0.19")).upsert("t", cols, key, upd)
+    for my in (maria, mysql):
+        assert "IGNORE" not in my.insert_if_absent("t", cols, key)
+        assert my.int_cast("x") == "CAST(x AS SIGNED)"
     assert PostgreSQLDialect().int_cast("x") == "CAST(x AS INTEGER)"
 
 
-def test_collation_by_server() -> None:
-    assert binary_nopad_collation("11.8.9-MariaDB-0+deb13u1 from Debian") == "utf8mb4_nopad_bin"
-    assert binary_nopad_collation("8.4.3") == "utf8mb4_0900_bin"
+@pytest.mark.parametrize(
+    ("version", "product", "numbers", "collation", "setup"),
+    [
+        ("11.8.9-MariaDB-0+deb13u1 from Debian", "MariaDB", (11, 8, 9), "utf8mb4_nopad_bin", 0),
+        ("5.5.5-10.11.19-MariaDB-0+deb12u1", "MariaDB", (10, 11, 19), "utf8mb4_nopad_bin", 0),
+        ("9.7.4-2", "MySQL", (9, 7, 4), "utf8mb4_0900_bin", 1),
+        ("8.4.3", "MySQL", (8, 4, 3), "utf8mb4_0900_bin", 1),
+    ],
+)
+def test_mysql_dialect_by_server(
+    version: str, product: str, numbers: tuple[int, int, int], collation: str, setup: int
+) -> None:
+    server = ServerInfo.parse(version)
+    assert (server.product, server.version) == (product, numbers)
+    assert str(server) == f"{product} {'.'.join(map(str, numbers))}"
+    dialect = MySQLDialect(server)
+    assert dialect.collation == collation
+    assert f"COLLATE={collation}" in dialect.expand("{{table_options}}")
+    assert len(dialect.session_setup) == setup  # information_schema_stats_expiry on MySQL
+
+
+def test_mysql_migration_lock_name_fits_and_is_per_database() -> None:
+    names = {migration_lock_name(db) for db in ("test", "prod", "x" * 64)}
+    assert len(names) == 3 and all(len(n) <= 64 for n in names)
 
 
 def test_split_statements_respects_quotes_and_comments() -> None:
@@ -59,7 +94,12 @@ def test_split_statements_respects_quotes_and_comments() -> None:
 
 
 def test_every_migration_expands_on_every_dialect() -> None:
-    for dialect in (SQLiteDialect(), PostgreSQLDialect(), MySQLDialect("utf8mb4_0900_bin")):
+    for dialect in (
+        SQLiteDialect(),
+        PostgreSQLDialect(),
+        MySQLDialect(ServerInfo.parse("9.7.4")),
+        MySQLDialect(ServerInfo.parse("11.8.9-MariaDB")),
+    ):
         for m in load_migrations():
             for text in (m.up, m.down):
                 assert text is not None, f"{m.label} lacks a down migration"
@@ -84,6 +124,8 @@ def test_migration_files_are_numbered_consecutively() -> None:
         ("postgresql://u:p%40ss@h:5432/db?sslmode=require", "postgresql", "db"),
         ("postgres://u@h/db", "postgresql", "db"),
         ("mysql://u:pw@h:3306/db", "mysql", "db"),
+        ("mariadb://u:pw@h:3306/db", "mysql", "db"),
+        ("MariaDB://u@h/db", "mysql", "db"),
     ],
 )
 def test_parse_url(url: str, scheme: str, database: str) -> None:
