@@ -21,6 +21,7 @@ in 9.x: the migration lock's name is computed in Python).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,9 +90,12 @@ DRIVER_OPTIONS: dict[str, type] = {
 
 _UNIQUE = {1062, 1586}  # ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME
 _RETRY = {1213}  # ER_LOCK_DEADLOCK
-# too many connections, access denied, unknown database, lock wait timeout, connection
-# errors and losses (MySQL 8.4 4031 inactivity disconnect, MariaDB 1927 connection killed)
-_UNAVAILABLE = {1040, 1044, 1045, 1049, 1205, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
+# the connection is gone or cannot be made: server shutdown, killed (1927 MariaDB), can't
+# connect, gone away, lost during query, lost (2055), idle disconnect (4031 MySQL 8.4+)
+_LOST = {1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
+# the server refused the work: too many connections, access denied, unknown database, lock
+# wait timeout
+_UNAVAILABLE = {1040, 1044, 1045, 1049, 1205}
 
 
 class MySQLDialect(Dialect):
@@ -172,14 +176,21 @@ class MySQLDialect(Dialect):
         from mysql.connector import errors
 
         errno = getattr(exc, "errno", None)
+        if isinstance(exc, (errors.ReadTimeoutError, errors.WriteTimeoutError)):
+            return ErrorKind.TIMEOUT  # read_timeout/write_timeout, set from call_timeout
         if errno in _UNIQUE:
             return ErrorKind.UNIQUE
         if errno in _RETRY:
             return ErrorKind.RETRY
         if errno == 1146:  # ER_NO_SUCH_TABLE
             return ErrorKind.MISSING_TABLE
-        if errno in _UNAVAILABLE or isinstance(exc, (errors.InterfaceError, errors.PoolError)):
+        if errno in _LOST or isinstance(exc, errors.InterfaceError):
+            return ErrorKind.LOST
+        if errno in _UNAVAILABLE:
             return ErrorKind.UNAVAILABLE
+        if isinstance(exc, errors.OperationalError) and (errno is None or errno < 0):
+            # the driver's own "MySQL Connection not available" (errno -1) on a dead socket
+            return ErrorKind.LOST
         return ErrorKind.OTHER
 
 
@@ -208,8 +219,14 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             )
         # The options cannot override what the backend relies on (transactions, charset,
         # FOUND_ROWS): those keys are not in DRIVER_OPTIONS.
+        self.call_timeout = pool.get("call_timeout", self.call_timeout)
+        if self.call_timeout <= 0:
+            raise InvalidInputError("mysql URL option call_timeout must be above 0")
+        wait = max(1, math.ceil(self.call_timeout))  # the driver takes whole seconds
         kwargs: dict[str, Any] = {
-            "connection_timeout": 10,
+            "connection_timeout": max(2, min(10, wait)),
+            "read_timeout": wait,
+            "write_timeout": wait,
             **driver,
             "host": self.url.host or "localhost",
             "port": self.url.port or 3306,
@@ -242,7 +259,6 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             connect,
             close=lambda c: c.close(),
             reset=lambda c: c.rollback(),
-            is_alive=lambda c: bool(c.is_connected()),
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
         )
@@ -286,6 +302,23 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         finally:
             session.scalar("SELECT RELEASE_LOCK(:name)", {"name": self._lock_name})
             session.commit()
+
+    def _drop_idle(self) -> None:
+        self._pool.drop_idle()
+
+    def _session_id(self, conn: Any) -> int | None:
+        return int(conn.connection_id) if conn.connection_id else None
+
+    def _end_session(self, s: Session, session_id: int) -> bool:
+        from mysql.connector import errors
+
+        try:
+            s.rowcount("KILL :id", {"id": session_id})  # (KILL waits for nothing)
+        except errors.DatabaseError as exc:
+            if getattr(exc, "errno", None) == 1094:  # ER_NO_SUCH_THREAD: it has ended
+                return True
+            raise
+        return False
 
     def _close(self) -> None:
         self._pool.close()

@@ -1,4 +1,5 @@
-"""PostgreSQL through psycopg 3 with a psycopg_pool connection pool.
+"""PostgreSQL through psycopg 3, with registry-core's connection pool and a watchdog that
+bounds every wait for the server (libpq has no read timeout).
 
 Names compare and sort with COLLATE "C" (code point order, whatever the database locale).
 Migrations are serialised with a session-level advisory lock, which PostgreSQL scopes to the
@@ -8,23 +9,29 @@ current database (https://www.postgresql.org/docs/current/explicit-locking.html#
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from registry_core.dialect import Dialect, ErrorKind
-from registry_core.errors import BackendUnavailableError, MissingDriverError
+from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
+from registry_core.pool import ConnectionPool
 from registry_core.session import Session, server_log
 from registry_core.sqlbackend import SQLMetadataBackend
 from registry_core.urls import POOL_OPTIONS, scrub, take_options
+from registry_core.watchdog import Watchdog
 
 #: pg_advisory_lock key of the migration runner (any constant: "rc-mig" in ASCII)
 MIGRATION_LOCK_KEY = 0x72632D6D6967
 MIGRATION_LOCK_WAIT = 600  # seconds, as on MySQL
 
 _RETRY_STATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
-_UNAVAILABLE_PREFIXES = ("08", "53", "57P", "55P03")  # connection, resources, shutdown, lock
+# connection exceptions, admin/crash shutdown, cannot connect now
+_LOST_PREFIXES = ("08", "57P01", "57P02", "57P03")
+_UNAVAILABLE_PREFIXES = ("53", "55P03", "57014", "28")  # resources, lock, canceled, auth
 
 
 class PostgreSQLDialect(Dialect):
@@ -51,16 +58,12 @@ class PostgreSQLDialect(Dialect):
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         import psycopg
-        import psycopg_pool
 
-        return (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed)
+        return (psycopg.Error,)
 
     def classify(self, exc: BaseException) -> ErrorKind:
         import psycopg
-        import psycopg_pool
 
-        if isinstance(exc, psycopg_pool.PoolTimeout):
-            return ErrorKind.UNAVAILABLE
         state = getattr(exc, "sqlstate", None) or ""
         if state == "23505":
             return ErrorKind.UNIQUE
@@ -68,9 +71,11 @@ class PostgreSQLDialect(Dialect):
             return ErrorKind.RETRY
         if state == "42P01":  # undefined_table
             return ErrorKind.MISSING_TABLE
-        if state.startswith(_UNAVAILABLE_PREFIXES) or isinstance(
-            exc, (psycopg.OperationalError, psycopg.InterfaceError)
+        if state.startswith(_LOST_PREFIXES) or (
+            not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
         ):
+            return ErrorKind.LOST  # no SQLSTATE: libpq lost the socket ("server closed ...")
+        if state.startswith(_UNAVAILABLE_PREFIXES):
             return ErrorKind.UNAVAILABLE
         return ErrorKind.OTHER
 
@@ -92,8 +97,9 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
     """`postgresql://user:pw@host:5432/db?sslmode=require`.
 
     URL options: `pool_size` (default 10), `pool_timeout` (seconds to wait for a free
-    connection, default 30); every other option (sslmode, connect_timeout, application_name,
-    ...) passes to libpq.
+    connection, default 30), `call_timeout` (seconds to wait for the server's answer, default
+    60); every libpq option (sslmode, connect_timeout, application_name, ...) passes to libpq,
+    and any other name is an InvalidInputError.
     """
 
     name = "postgresql"
@@ -102,13 +108,21 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         try:
             import psycopg
             from psycopg.conninfo import make_conninfo
-            from psycopg_pool import ConnectionPool
         except ImportError as exc:
             raise MissingDriverError("PostgreSQL", "postgresql", "psycopg") from exc
         options = dict(self.url.options)
         pool = take_options(options, POOL_OPTIONS, backend="postgresql")
-        pool_size, pool_timeout = pool.get("pool_size", 10), pool.get("pool_timeout", 30.0)
-        options.setdefault("connect_timeout", "10")
+        known = {d.keyword.decode() for d in psycopg.pq.Conninfo.get_defaults()}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown postgresql URL options: {', '.join(unknown)}; known: "
+                f"{', '.join(sorted(POOL_OPTIONS))} and libpq's connection parameters"
+            )
+        self.call_timeout = pool.get("call_timeout", self.call_timeout)
+        if self.call_timeout <= 0:
+            raise InvalidInputError("postgresql URL option call_timeout must be above 0")
+        options.setdefault("connect_timeout", str(max(2, min(10, int(self.call_timeout)))))
         options.setdefault("application_name", "registry-core")
         params: dict[str, Any] = {
             "host": self.url.host,
@@ -118,36 +132,54 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             "dbname": self.url.database,
             **options,
         }
+        conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+
+        def connect() -> Any:
+            conn = psycopg.connect(conninfo, autocommit=False)
+            conn.add_notice_handler(_log_notice)
+            return conn
+
+        self._watchdog = Watchdog(self.call_timeout, _interrupt)
+        self._guard = self._watchdog.guard
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            connect,
+            close=lambda c: c.close(),
+            reset=lambda c: c.rollback(),
+            broken=lambda c: bool(c.closed or c.broken),
+            max_size=max(1, pool.get("pool_size", 10)),
+            timeout=pool.get("pool_timeout", 30.0),
+        )
         try:
-            conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
-            # One direct connection first: a refused login or unknown database fails here with
-            # the server's reason instead of as a pool timeout.
-            with psycopg.connect(conninfo, autocommit=True) as probe:
+            # the first connection now: a refused login or unknown database fails here
+            with self._pool.checkout() as conn:
                 # "15.19 (Debian 15.19-0+deb12u1)" -> "PostgreSQL 15.19"
-                version = probe.info.parameter_status("server_version") or "?"
+                version = conn.info.parameter_status("server_version") or "?"
                 self.server = f"PostgreSQL {version.split()[0]}"
         except psycopg.Error as exc:
+            self._close()
             raise BackendUnavailableError(
                 f"cannot connect to {self.url.masked()}: "
                 f"{scrub(str(exc).strip(), self.url.secrets())}"
             ) from exc
-        self._pool: Any = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=max(1, pool_size),
-            timeout=pool_timeout,
-            kwargs={"autocommit": False},
-            check=ConnectionPool.check_connection,
-            configure=lambda conn: conn.add_notice_handler(_log_notice),
-            name=f"registry-core {self.url.host}/{self.url.database}",
-            open=True,
-        )
         return PostgreSQLDialect()
 
     @contextmanager
     def _checkout(self) -> Iterator[Any]:
-        with self._pool.connection() as conn:
+        with self._pool.checkout() as conn:
             yield conn
+
+    def _drop_idle(self) -> None:
+        self._pool.drop_idle()
+
+    def _session_id(self, conn: Any) -> int | None:
+        return int(conn.info.backend_pid) or None
+
+    def _end_session(self, s: Session, session_id: int) -> bool:
+        params = {"pid": session_id}
+        if not s.scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = :pid", params):
+            return True
+        s.scalar("SELECT pg_terminate_backend(:pid)", params)
+        return False
 
     @contextmanager
     def _migration_lock(self, session: Session) -> Iterator[None]:
@@ -167,4 +199,16 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             session.commit()
 
     def _close(self) -> None:
+        self._watchdog.stop()
         self._pool.close()
+
+
+def _interrupt(conn: Any) -> None:
+    """Ends a wait on a hung server: shuts the socket down under libpq, whose blocked call then
+    fails at once (the connection is discarded afterwards)."""
+    fd = conn.pgconn.socket
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    finally:
+        sock.close()

@@ -162,7 +162,10 @@ class ArtifactStore:
     def remove(self, storage_path: str) -> None:
         """Deletes one version's file, then its version and model folders if empty; missing
         files are fine."""
-        path = self.absolute(storage_path)
+        self.remove_file(self.absolute(storage_path))
+
+    def remove_file(self, path: Path) -> None:
+        """Deletes a file under models/ and the version and model folders it leaves empty."""
         path.unlink(missing_ok=True)
         for parent in (path.parent, path.parent.parent):
             try:
@@ -189,4 +192,8 @@ class Placer:
         return rel
 
     def discard(self) -> None:
-        self.current.unlink(missing_ok=True)
+        """Deletes the file wherever it is, and the version and model folders it leaves empty."""
+        if self.current.parent.name == ".staging":
+            self.current.unlink(missing_ok=True)
+        else:
+            self.store.remove_file(self.current)

@@ -36,7 +36,11 @@ class ErrorKind(enum.Enum):
 
     UNIQUE = "unique"  # a unique constraint refused a row -> AlreadyExistsError
     RETRY = "retry"  # deadlock or serialization failure -> retry the whole transaction
-    UNAVAILABLE = "unavailable"  # connection lost/refused, lock timeout -> BackendUnavailable
+    LOST = "lost"  # the connection died or was refused -> BackendUnavailable (retried if dead
+    #               before the call did anything; settled if it died at COMMIT)
+    TIMEOUT = "timeout"  # the server did not answer within call_timeout -> BackendUnavailable
+    UNAVAILABLE = "unavailable"  # the server refused the work (too many connections, lock
+    #                              timeout, access denied) -> BackendUnavailable
     MISSING_TABLE = "missing table"  # the schema changed under us (another process migrated)
     OTHER = "other"  # anything else -> RegistryError
 
@@ -72,6 +76,9 @@ class Dialect:
     int_cast_type: ClassVar[str] = "INTEGER"
     #: whether DDL joins the surrounding transaction (False: MySQL commits it implicitly)
     transactional_ddl: ClassVar[bool] = True
+    #: whether a COMMIT that raised surely did not commit (SQLite: a local file, no answer to
+    #: lose); False: a lost connection at COMMIT leaves the outcome to be found out
+    commit_outcome_known: ClassVar[bool] = False
     #: whether a schema made by hand from the seed document's SQL can be adopted (that SQL
     #: is SQLite's: PostgreSQL would lack auto-increment keys, MySQL refuses it)
     adopts_seed_schema: ClassVar[bool] = False

@@ -23,6 +23,13 @@ class BackendUnavailableError(RegistryError):
     """The database cannot be reached or refused the work (connection, lock timeout)."""
 
 
+class OutcomeUnknownError(BackendUnavailableError):
+    """The connection was lost after COMMIT was sent and the registry could not find out, on a
+    new connection, whether the change was made. A save that raises this keeps its file (an
+    unreferenced file is what `registry-core fsck --repair` removes; a version without its file
+    would be lost data)."""
+
+
 class SchemaOutOfDateError(RegistryError):
     """The database schema is older than this library and migrate=False was asked."""
 
@@ -37,6 +44,10 @@ class MigrationError(RegistryError):
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ArtifactMissingError(NotFoundError):
+    """A version's file is not in the artifact store: the message names the version and path."""
 
 
 class ChecksumMismatchError(RegistryError):

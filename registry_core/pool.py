@@ -1,5 +1,13 @@
-"""A small blocking connection pool for drivers without a suitable one (mysql-connector's own
-pool refuses instead of waiting when it is exhausted and caps at 32 connections)."""
+"""The connection pool of the server backends (PostgreSQL and MySQL/MariaDB), one implementation
+for both drivers so that they behave alike when a server restarts or hangs.
+
+It never checks a connection before handing it out (a ping per call would double the round
+trips of a read). A connection that died while idle fails at its first statement; the backend
+then calls `drop_idle()`, because a dead server's connections die together, and retries the call
+once on a new connection (`registry_core.runner`). New connections are made on demand in the
+calling thread, bounded by the driver's connect timeout: no background reconnection with back-off
+that could keep a call waiting after the server is back.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +25,9 @@ C = TypeVar("C")
 
 
 class ConnectionPool(Generic[C]):
-    """Up to `max_size` connections made by `connect`; `checkout` waits up to `timeout` s.
-
-    A connection idle for more than `check_after` seconds is checked with `is_alive` before
-    use and replaced if dead. A connection whose user raised is rolled back with `reset`, and
-    closed (not reused) if that fails.
-    """
+    """Up to `max_size` connections made by `connect`; `checkout` waits up to `timeout` s for a
+    free slot. A connection whose user raised is rolled back with `reset`, and closed (not
+    reused) if that fails or `broken(conn)` says it is unusable."""
 
     def __init__(
         self,
@@ -30,21 +35,15 @@ class ConnectionPool(Generic[C]):
         *,
         close: Callable[[C], None],
         reset: Callable[[C], None],
-        is_alive: Callable[[C], bool],
+        broken: Callable[[C], bool] = lambda conn: False,
         max_size: int = 10,
         timeout: float = 30.0,
-        check_after: float = 5.0,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
-        self._connect, self._close_conn, self._reset, self._is_alive = (
-            connect,
-            close,
-            reset,
-            is_alive,
-        )
-        self.max_size, self.timeout, self.check_after = max_size, timeout, check_after
-        self._idle: deque[tuple[C, float]] = deque()
+        self._connect, self._close_conn, self._reset, self._broken = connect, close, reset, broken
+        self.max_size, self.timeout = max_size, timeout
+        self._idle: deque[C] = deque()
         self._size = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -62,17 +61,14 @@ class ConnectionPool(Generic[C]):
 
     def _get(self) -> C:
         deadline = time.monotonic() + self.timeout
-        conn: C | None
         with self._cond:
             while True:
                 if self._closed:
                     raise BackendUnavailableError("the connection pool is closed")
                 if self._idle:
-                    conn, since = self._idle.pop()
-                    break
+                    return self._idle.pop()  # the most recently used: the likeliest alive
                 if self._size < self.max_size:
                     self._size += 1
-                    conn, since = None, 0.0
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -81,22 +77,7 @@ class ConnectionPool(Generic[C]):
                         f"({self.max_size} in use); raise pool_size in the URL"
                     )
                 self._cond.wait(left)
-        if conn is None:
-            return self._connect_in_slot()
-        if time.monotonic() - since > self.check_after and not self._alive(conn):
-            self._safe_close(conn)
-            return self._connect_in_slot()  # the dead connection's slot, kept
-        return conn
-
-    def _alive(self, conn: C) -> bool:
-        try:
-            return self._is_alive(conn)
-        except Exception:
-            return False
-
-    def _connect_in_slot(self) -> C:
-        """A new connection in a slot this thread already counted; frees it on failure."""
-        try:
+        try:  # a new connection in the slot counted above; the slot is freed if this fails
             return self._connect()
         except BaseException:
             with self._cond:
@@ -109,21 +90,35 @@ class ConnectionPool(Generic[C]):
             try:
                 self._reset(conn)
             except Exception:
-                self._discard(conn)
+                self.discard(conn)
                 return
+        if self._broken(conn):
+            self.discard(conn)
+            return
         with self._cond:
             if self._closed:
                 self._size -= 1
                 self._safe_close(conn)
                 return
-            self._idle.append((conn, time.monotonic()))
+            self._idle.append(conn)
             self._cond.notify()
 
-    def _discard(self, conn: C) -> None:
+    def discard(self, conn: C) -> None:
+        """Closes a connection that was checked out and frees its slot."""
         self._safe_close(conn)
         with self._cond:
             self._size -= 1
             self._cond.notify()
+
+    def drop_idle(self) -> int:
+        """Closes every idle connection (the server restarted or went away); returns how many."""
+        with self._cond:
+            idle, self._idle = list(self._idle), deque()
+            self._size -= len(idle)
+            self._cond.notify_all()
+        for conn in idle:
+            self._safe_close(conn)
+        return len(idle)
 
     def _safe_close(self, conn: C) -> None:
         # closing a broken connection may fail; there is nothing more to do about it
@@ -134,8 +129,9 @@ class ConnectionPool(Generic[C]):
         """Closes idle connections now and in-use ones when they come back."""
         with self._cond:
             self._closed = True
-            idle, self._idle = list(self._idle), deque()
-            self._size -= len(idle)
-            self._cond.notify_all()
-        for conn, _ in idle:
-            self._safe_close(conn)
+        self.drop_idle()
+
+    @property
+    def size(self) -> int:
+        """Connections open now, idle or in use."""
+        return self._size

@@ -15,7 +15,7 @@ from registry_core import validate
 from registry_core.artifacts import ArtifactStore, Placer, Staged
 from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend
-from registry_core.errors import SchemaOutOfDateError
+from registry_core.errors import OutcomeUnknownError, SchemaOutOfDateError
 from registry_core.migrator import Migrator
 from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
 from registry_core.urls import default_artifacts, parse_url, resolve_url
@@ -130,6 +130,11 @@ class ModelRegistry:
                 metrics=x.metrics,
                 parents=x.parents,
             )
+        except OutcomeUnknownError:
+            # The version may be committed: its file stays (an orphan is repairable, a version
+            # without its file is lost data); `registry-core fsck` tells which it is.
+            log.warning("save of %r: outcome unknown, keeping its file %s", x.name, placer.current)
+            raise
         except BaseException:
             placer.discard()
             raise

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -76,14 +77,49 @@ def log_server_warnings(
         )
 
 
-class Session:
-    """A DB-API connection inside one transaction, speaking the shared SQL layer."""
+class TimedOut(Exception):
+    """The server sent no answer within the backend's call_timeout; the driver's exception (the
+    interrupted wait) is the `__cause__`."""
 
-    def __init__(self, conn: Any, dialect: Dialect, counter: StatementCounter) -> None:
+
+#: arms a deadline around one wait on the server (`registry_core.watchdog`), or None
+GuardFactory = Callable[[Any], AbstractContextManager[Any]]
+
+
+class Session:
+    """A DB-API connection inside one transaction, speaking the shared SQL layer.
+
+    `completed` counts the statements the server answered, so that a caller can tell a
+    connection that was dead before the call did anything (safe to retry on a new one).
+    """
+
+    def __init__(
+        self,
+        conn: Any,
+        dialect: Dialect,
+        counter: StatementCounter,
+        guard: GuardFactory | None = None,
+    ) -> None:
         self.conn = conn
         self.dialect = dialect
         self._counter = counter
+        self._guard = guard
+        self.completed = 0
         self._last: tuple[str, tuple[Any, ...]] = ("", ())
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """Around a driver call that waits for the server: the call_timeout deadline."""
+        if self._guard is None:
+            yield
+            return
+        with self._guard(self.conn) as g:
+            try:
+                yield
+            except Exception as exc:
+                if g.fired:
+                    raise TimedOut(str(exc)) from exc
+                raise
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """Runs one statement; returns the cursor (rows not yet fetched). Callers that read
@@ -92,10 +128,12 @@ class Session:
         bound = rendered.bind(params or {})
         cur = self.conn.cursor()
         self._counter.add()
-        if bound is None:
-            cur.execute(rendered.text)
-        else:
-            cur.execute(rendered.text, bound)
+        with self._waiting():
+            if bound is None:
+                cur.execute(rendered.text)
+            else:
+                cur.execute(rendered.text, bound)
+        self.completed += 1
         self._last = (rendered.text, bound or ())
         return cur
 
@@ -161,7 +199,9 @@ class Session:
         cur = self.conn.cursor()
         self._counter.add()
         try:
-            cur.execute(sql)
+            with self._waiting():
+                cur.execute(sql)
+            self.completed += 1
             self._last = (sql, ())
             self._check(cur)
         finally:
@@ -169,8 +209,10 @@ class Session:
 
     def commit(self) -> None:
         self._counter.add()
-        self.conn.commit()
+        with self._waiting():
+            self.conn.commit()
 
     def rollback(self) -> None:
         self._counter.add()
-        self.conn.rollback()
+        with self._waiting():
+            self.conn.rollback()

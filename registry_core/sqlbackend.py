@@ -24,6 +24,7 @@ from registry_core.errors import (
     InvalidInputError,
     MigrationError,
     NotFoundError,
+    OutcomeUnknownError,
     RegistryError,
     SchemaOutOfDateError,
 )
@@ -35,7 +36,14 @@ from registry_core.migrator import (
     normalize_target,
 )
 from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
-from registry_core.session import Session, StatementCounter, parse_timestamp, utc_now
+from registry_core.session import (
+    GuardFactory,
+    Session,
+    StatementCounter,
+    TimedOut,
+    parse_timestamp,
+    utc_now,
+)
 from registry_core.sql import ALIASES, CHUNK, LINEAGE, METRICS, Queries
 from registry_core.urls import DatabaseURL, parse_url, scrub
 
@@ -52,6 +60,14 @@ TABLES = (
     "mr_model_aliases",
     "schema_migrations",
 )
+
+
+class CommitLost(Exception):
+    """COMMIT was sent and the connection died (or timed out) before its answer."""
+
+    def __init__(self, cause: BaseException, session_id: int | None) -> None:
+        super().__init__(str(cause))
+        self.session_id = session_id
 
 
 class SQLMetadataBackend(MetadataBackend):
@@ -93,39 +109,105 @@ class SQLMetadataBackend(MetadataBackend):
     def _migration_lock(self, session: Session) -> AbstractContextManager[None]:
         """Held while migrations run, so that one process migrates at a time."""
 
+    #: the call_timeout deadline around each wait on the server, for drivers without one
+    _guard: GuardFactory | None = None
+    #: seconds a call waits for an answer from the server (URL option call_timeout)
+    call_timeout: float = 60.0
+
+    def _drop_idle(self) -> None:
+        """Closes the pool's idle connections: one connection was found dead."""
+
+    def _session_id(self, conn: Any) -> int | None:
+        """The server's id of this connection's session (no round trip), if it has one."""
+        return None
+
+    def _end_session(self, s: Session, session_id: int) -> bool:
+        """Ends another connection's session if the server still has it; True once it is
+        gone, when that session's last transaction has an outcome that can be read."""
+        return True
+
     # -- transactions -------------------------------------------------------------------
     @contextmanager
-    def _transaction_on(self, conn: Any, *, write: bool = True) -> Iterator[Session]:
-        session = Session(conn, self.dialect, self.statements)
-        self._begin(session, write=write)
+    def _transaction_on(
+        self, conn: Any, *, write: bool = True, session: Session | None = None
+    ) -> Iterator[Session]:
+        """One transaction on `conn`: commits when the block ends, rolls back if it raises.
+        A COMMIT whose answer is lost raises CommitLost (the change may have been made)."""
+        s = session or Session(conn, self.dialect, self.statements, self._guard)
+        self._begin(s, write=write)
         try:
-            yield session
-            session.commit()
+            yield s
         except BaseException:
-            # also after a failed COMMIT: SQLite's shared connection must not stay in BEGIN
-            try:
-                session.rollback()
-            except Exception:  # the connection may be gone; the original error matters
-                log.debug("rollback failed", exc_info=True)
+            self._rollback_quietly(s)
             raise
+        session_id = self._session_id(conn)
+        try:
+            s.commit()
+        except BaseException as exc:
+            self._rollback_quietly(s)  # SQLite's shared connection must not stay in BEGIN
+            if not self.dialect.commit_outcome_known and self._lost_or_timed_out(exc):
+                raise CommitLost(exc, session_id) from exc
+            raise
+
+    def _lost_or_timed_out(self, exc: BaseException) -> bool:
+        if isinstance(exc, TimedOut):
+            return True
+        return isinstance(exc, self.dialect.driver_errors()) and self.dialect.classify(exc) in (
+            ErrorKind.LOST,
+            ErrorKind.TIMEOUT,
+        )
+
+    def _rollback_quietly(self, s: Session) -> None:
+        try:
+            s.rollback()
+        except Exception:  # the connection may be gone; the original error matters
+            log.debug("rollback failed", exc_info=True)
 
     @contextmanager
     def _transaction(self, *, write: bool = True) -> Iterator[Session]:
         with self._checkout() as conn, self._transaction_on(conn, write=write) as session:
             yield session
 
-    def _run(self, work: Callable[[Session], T], *, write: bool = True) -> T:
-        """Runs `work` in one transaction; retries it on deadlock; wraps driver errors."""
+    def _run(
+        self,
+        work: Callable[[Session], T],
+        *,
+        write: bool = True,
+        settle: Callable[[Session], T] | None = None,
+    ) -> T:
+        """Runs `work` in one transaction and wraps driver errors. Retries it on deadlock, and
+        once on a new connection when its connection was dead before it did anything. When
+        COMMIT's answer is lost, `settle` (run on a new connection, after the server has ended
+        the old session) says what was committed; without it that is OutcomeUnknownError."""
         if self._closed:
             raise BackendUnavailableError(f"{self!r} is closed")
-        attempt, refreshed = 0, False
+        attempt, refreshed, reconnected = 0, False, False
         while True:
             _ = self.queries  # resolve the schema level outside the transaction
+            session: Session | None = None
             try:
-                with self._transaction(write=write) as session:
-                    return work(session)
+                with self._checkout() as conn:
+                    session = Session(conn, self.dialect, self.statements, self._guard)
+                    with self._transaction_on(conn, write=write, session=session):
+                        return work(session)
+            except CommitLost as lost:
+                self._drop_idle()
+                if settle is None:
+                    raise OutcomeUnknownError(
+                        f"{self._where()}: the connection was lost at COMMIT, so the change "
+                        f"may or may not have been made: {self._detail(lost.__cause__)}"
+                    ) from lost.__cause__
+                return self._settle(lost, settle)
+            except TimedOut as exc:
+                raise self._timed_out(exc) from exc.__cause__
             except self.dialect.driver_errors() as exc:
                 kind = self.dialect.classify(exc)
+                if kind is ErrorKind.LOST:
+                    self._drop_idle()  # a dead server's connections die together
+                    if not reconnected and session is not None and session.completed == 0:
+                        reconnected = True  # dead before anything was sent: nothing happened
+                        log.debug("retrying on a new connection after %s", type(exc).__name__)
+                        continue
                 if kind is ErrorKind.RETRY and attempt < self.retries:
                     attempt += 1
                     log.debug("retrying after %s (attempt %d)", type(exc).__name__, attempt)
@@ -137,16 +219,64 @@ class SQLMetadataBackend(MetadataBackend):
                     continue
                 raise self._wrap(exc, kind) from exc
 
+    def _settle(self, lost: CommitLost, settle: Callable[[Session], T]) -> T:
+        """After a lost COMMIT answer: on a new connection, end the old session if the server
+        still runs it (its transaction then has a final outcome), then run `settle`. Tries for
+        call_timeout seconds; OutcomeUnknownError if the server cannot be asked."""
+        deadline = time.monotonic() + self.call_timeout
+        last: BaseException = lost
+        while time.monotonic() < deadline:
+            try:
+                with self._transaction(write=False) as s:
+                    # one check per transaction: PostgreSQL's pg_stat_activity is a snapshot
+                    # taken once per transaction
+                    gone = lost.session_id is None or self._end_session(s, lost.session_id)
+                    if gone:
+                        return settle(s)
+                time.sleep(0.05)
+                continue
+            except (TimedOut, CommitLost, *self.dialect.driver_errors()) as exc:
+                last = exc
+                self._drop_idle()
+                time.sleep(0.2)
+        cause = last.__cause__ if isinstance(last, CommitLost) else last
+        raise OutcomeUnknownError(
+            f"{self._where()}: the connection was lost at COMMIT and the server could not be "
+            f"asked within {self.call_timeout:g} s whether the change was made: "
+            f"{self._detail(cause)}"
+        ) from cause
+
+    def _where(self) -> str:
+        return f"{self.name} at {self.url.masked()}"
+
+    def _detail(self, exc: BaseException | None) -> str:
+        text = "" if exc is None else str(exc).strip()
+        return scrub(" ".join(text.split()) or type(exc).__name__, self.url.secrets())
+
+    def _timed_out(self, exc: BaseException) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"{self._where()} sent no answer within {self.call_timeout:g} s (URL option "
+            "call_timeout); the connection was closed"
+        )
+
+    def _wrap_lost(self, exc: TimedOut | CommitLost) -> BackendUnavailableError:
+        if isinstance(exc, TimedOut):
+            return self._timed_out(exc)
+        return OutcomeUnknownError(
+            f"{self._where()}: the connection was lost at COMMIT: {self._detail(exc.__cause__)}"
+        )
+
     def _wrap(self, exc: BaseException, kind: ErrorKind | None = None) -> RegistryError:
         """A driver exception as one of SPEC's errors, its message free of the password."""
         kind = kind or self.dialect.classify(exc)
-        detail = scrub(str(exc).strip() or type(exc).__name__, self.url.secrets())
-        where = f"{self.name} at {self.url.masked()}"
+        detail = self._detail(exc)
         if kind is ErrorKind.UNIQUE:
-            return AlreadyExistsError(f"{where}: {detail}")
-        if kind in (ErrorKind.UNAVAILABLE, ErrorKind.RETRY):
-            return BackendUnavailableError(f"{where} is unavailable: {detail}")
-        return RegistryError(f"{where}: {type(exc).__name__}: {detail}")
+            return AlreadyExistsError(f"{self._where()}: {detail}")
+        if kind is ErrorKind.TIMEOUT:
+            return self._timed_out(exc)
+        if kind in (ErrorKind.LOST, ErrorKind.UNAVAILABLE, ErrorKind.RETRY):
+            return BackendUnavailableError(f"{self._where()} is unavailable: {detail}")
+        return RegistryError(f"{self._where()}: {type(exc).__name__}: {detail}")
 
     def close(self) -> None:
         if not self._closed:
@@ -170,6 +300,8 @@ class SQLMetadataBackend(MetadataBackend):
                     return action(migrator)
         except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
+        except (TimedOut, CommitLost) as exc:
+            raise self._wrap_lost(exc) from exc.__cause__
         except MigrationError as exc:  # its text quotes the driver's message
             clean = scrub(str(exc), self.url.secrets())
             if clean == str(exc):
@@ -216,6 +348,8 @@ class SQLMetadataBackend(MetadataBackend):
                 return migrator.status()
         except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
+        except (TimedOut, CommitLost) as exc:
+            raise self._wrap_lost(exc) from exc.__cause__
 
     def dry_run(self, *, target: str | None = None, down: bool = False) -> list[tuple[str, str]]:
         """(migration, statement) pairs that `migrate`/`downgrade` would run on this database
@@ -352,6 +486,7 @@ class SQLMetadataBackend(MetadataBackend):
             assert counter is not None  # created above, locked by the UPDATE
             model_id, number = counter[0], str(int(counter[1]))
             storage_path = place_file(number)
+            attempt[:] = [number, storage_path]
             version_id = s.insert(
                 q.insert_version,
                 {
@@ -383,7 +518,24 @@ class SQLMetadataBackend(MetadataBackend):
                 (),
             )
 
-        return self._run(work)
+        attempt: list[str] = []  # the number and path of the transaction last sent
+
+        def settle(s: Session) -> ModelVersion:
+            # COMMIT's answer was lost: the row exists iff it committed (the path carries the
+            # save's own token, so another save that took the number is told apart)
+            number, storage_path = attempt
+            row = s.one(self.queries.get_version, {"name": name, "version": number})
+            if row is None or row[3] != storage_path:
+                raise BackendUnavailableError(
+                    f"{self._where()}: the connection was lost at COMMIT and the save of "
+                    f"{name!r} was not recorded; nothing was saved"
+                )
+            log.info("COMMIT's answer was lost; version %s of %r was committed", number, name)
+            return self._with_attributes(
+                s, [row], self.queries.attributes_of_version, {"version_id": row[7]}
+            )[0]
+
+        return self._run(work, settle=settle)
 
     def _link_parents(
         self, s: Session, child: tuple[str, str, int], parents: list[tuple[str, str]]

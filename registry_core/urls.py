@@ -184,4 +184,4 @@ def take_options(options: dict[str, str], spec: dict[str, type], *, backend: str
 
 
 #: options registry-core itself reads on the server backends
-POOL_OPTIONS: dict[str, type] = {"pool_size": int, "pool_timeout": float}
+POOL_OPTIONS: dict[str, type] = {"pool_size": int, "pool_timeout": float, "call_timeout": float}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -224,19 +225,13 @@ class _Conn:
         self.alive = True
 
 
-def _pool(size: int, timeout: float = 1.0) -> ConnectionPool[_Conn]:
-    return ConnectionPool(
-        _Conn,
-        close=lambda c: None,
-        reset=lambda c: None,
-        is_alive=lambda c: c.alive,
-        max_size=size,
-        timeout=timeout,
-        check_after=0.0,
-    )
+def _pool(size: int, timeout: float = 1.0, **kw: Any) -> ConnectionPool[_Conn]:
+    kw.setdefault("close", lambda c: None)
+    kw.setdefault("reset", lambda c: None)
+    return ConnectionPool(_Conn, max_size=size, timeout=timeout, **kw)
 
 
-def test_pool_reuses_connections() -> None:
+def test_pool_reuses_connections_without_checking_them() -> None:
     _Conn.made = 0
     pool = _pool(2)
     for _ in range(10):
@@ -262,60 +257,50 @@ def test_pool_waits_then_times_out() -> None:
     assert got == [c]
 
 
-def test_pool_replaces_dead_connections_within_its_size() -> None:
-    pool = _pool(1)
+def test_pool_discards_broken_connections_within_its_size() -> None:
+    closed: list[_Conn] = []
+    pool = _pool(1, broken=lambda c: not c.alive, close=closed.append)
     with pool.checkout() as c:
         c.alive = False
+    assert closed == [c] and pool.size == 0
     with pool.checkout() as d:
         assert d is not c and d.alive
-        assert pool._size == 1
+        assert pool.size == 1
 
 
-def test_pool_survives_a_failing_liveness_check_and_reset() -> None:
-    def boom(c: _Conn) -> bool:
-        raise OSError("ping failed")
+def test_pool_drops_every_idle_connection_at_once() -> None:
+    closed: list[_Conn] = []
+    pool = _pool(4, close=closed.append)
+    with pool.checkout() as a, pool.checkout() as b, pool.checkout() as c:
+        pass
+    with pool.checkout() as in_use:
+        assert pool.drop_idle() == 2
+        assert {id(x) for x in closed} == {id(x) for x in (a, b, c)} - {id(in_use)}
+    assert pool.size == 1  # the one in use came back
 
+
+def test_pool_drops_a_connection_whose_reset_fails() -> None:
     closed: list[_Conn] = []
 
     def bad_reset(c: _Conn) -> None:
         raise OSError("rollback failed")
 
-    pool: ConnectionPool[_Conn] = ConnectionPool(
-        _Conn,
-        close=closed.append,
-        reset=bad_reset,
-        is_alive=boom,
-        max_size=1,
-        timeout=0.5,
-        check_after=0.0,
-    )
-    with pool.checkout() as first:
-        pass
-    with pool.checkout() as second:  # the check raised: replaced, slot kept
-        assert second is not first
-    with pytest.raises(RuntimeError), pool.checkout():
+    pool = _pool(1, timeout=0.5, close=closed.append, reset=bad_reset)
+    with pytest.raises(RuntimeError), pool.checkout() as first:
         raise RuntimeError("user code failed")  # reset fails too: the connection is dropped
-    assert closed[:2] == [first, second] and len(closed) == 3
-    with pool.checkout():
-        assert pool._size == 1
+    assert closed == [first]
+    with pool.checkout() as second:
+        assert second is not first and pool.size == 1
 
 
-def test_pool_close_refuses_new_checkouts() -> None:
-    pool = _pool(2)
-    with pool.checkout():
-        pass
-    pool.close()
-    with pytest.raises(BackendUnavailableError, match="closed"), pool.checkout():
-        pass
+def test_pool_frees_the_slot_when_connecting_fails() -> None:
+    def refuse() -> _Conn:
+        raise OSError("refused")
 
-
-def test_schema_level_stops_at_a_dirty_or_missing_migration() -> None:
-    from registry_core.migrator import AppliedMigration, MigrationStatus
-
-    def status(*rows: tuple[str, bool]) -> MigrationStatus:
-        return MigrationStatus([AppliedMigration(v, "", "n", "c", d) for v, d in rows], [])
-
-    assert status().level == 0
-    assert status(("001", False), ("002", False)).level == 2
-    assert status(("001", False), ("002", True), ("003", False)).level == 1
-    assert status(("001", False), ("003", False)).level == 1
+    pool: ConnectionPool[_Conn] = ConnectionPool(
+        refuse, close=lambda c: None, reset=lambda c: None, max_size=1, timeout=0.2
+    )
+    for _ in range(3):
+        with pytest.raises(OSError, match="refused"), pool.checkout():
+            pass
+    assert pool.size == 0
