@@ -108,6 +108,10 @@ class MySQLDialect(Dialect):
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = DATABASE() AND table_name = :name"
     )
+    index_exists_sql: ClassVar[str] = (
+        "SELECT index_name FROM information_schema.statistics "
+        "WHERE table_schema = DATABASE() AND index_name = :name LIMIT 1"
+    )
     database_size_sql: ClassVar[str | None] = (
         "SELECT SUM(data_length + index_length) FROM information_schema.tables "
         "WHERE table_schema = DATABASE()"

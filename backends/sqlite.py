@@ -7,8 +7,10 @@ then deadlock on the upgrade to a write lock (https://sqlite.org/lang_transactio
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -24,9 +26,13 @@ from registry_core.urls import take_options
 class SQLiteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
     placeholder: ClassVar[str] = "?"
+    commit_outcome_known: ClassVar[bool] = True  # a local file: a failed COMMIT did not commit
     adopts_seed_schema: ClassVar[bool] = True
     table_exists_sql: ClassVar[str] = (
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = :name"
+    )
+    index_exists_sql: ClassVar[str] = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name = :name"
     )
     database_size_sql: ClassVar[str | None] = (
         "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
@@ -63,6 +69,24 @@ class SQLiteDialect(Dialect):
         return ErrorKind.OTHER
 
 
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switches a database file to WAL (a setting the file keeps). The switch needs an
+    exclusive lock, and SQLite answers SQLITE_BUSY at once instead of waiting for it (to avoid
+    a deadlock), so several processes opening a new file at once retry here for up to
+    `timeout` seconds (https://sqlite.org/wal.html#the_wal_journaling_mode)."""
+    if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return  # the usual case: no lock needed to find out
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.002, 0.02))
+
+
 class SQLiteMetadataBackend(SQLMetadataBackend):
     """`sqlite:///relative.db`, `sqlite:////abs/path.db` or `sqlite://:memory:`.
 
@@ -86,7 +110,7 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if not self.url.is_memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _use_wal(conn, timeout)
         except (sqlite3.Error, OSError) as exc:
             raise BackendUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self.statements.add(3)

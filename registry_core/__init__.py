@@ -13,15 +13,18 @@ from registry_core.backends.sqlite import SQLiteMetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import (
     AlreadyExistsError,
+    ArtifactMissingError,
     BackendUnavailableError,
     ChecksumMismatchError,
     InvalidInputError,
     MigrationError,
     MissingDriverError,
     NotFoundError,
+    OutcomeUnknownError,
     RegistryError,
     SchemaOutOfDateError,
 )
+from registry_core.fsck import VerifyReport
 from registry_core.migrator import MigrationStatus
 from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
 from registry_core.registry import ModelRegistry, connect
@@ -30,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExistsError",
+    "ArtifactMissingError",
     "BackendUnavailableError",
     "ChecksumMismatchError",
     "DatabaseStats",
@@ -43,11 +47,13 @@ __all__ = [
     "ModelVersion",
     "MySQLMetadataBackend",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PostgreSQLMetadataBackend",
     "RegistryError",
     "RegistryStats",
     "SQLiteMetadataBackend",
     "SchemaOutOfDateError",
+    "VerifyReport",
     "__version__",
     "connect",
     "open_backend",

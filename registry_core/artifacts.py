@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from registry_core.errors import ChecksumMismatchError, InvalidInputError, RegistryError
+from registry_core.errors import (
+    ArtifactMissingError,
+    ChecksumMismatchError,
+    InvalidInputError,
+    RegistryError,
+)
 
 _CHUNK = 1 << 20
+#: where files are written before they are placed, and where placed files live
+STAGING, MODELS = ".staging", "models"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -36,6 +43,15 @@ def model_dir(name: str) -> str:
     """The folder of a model under models/: slug plus 16 hex digits of sha256(name)."""
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
     return f"{_slug(name)}-{digest}"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file in the store: path relative to the root, size in bytes, modification time."""
+
+    path: str
+    size: int
+    mtime: float
 
 
 @dataclass
@@ -69,10 +85,21 @@ class ArtifactStore:
         return f"ArtifactStore({str(self.root)!r})"
 
     # -- writing ---------------------------------------------------------------------
+    def _staging_dir(self) -> Path:
+        """`<root>/.staging`, made if missing; RegistryError if it leads outside the root (a
+        symlink), where a save would write its file."""
+        staging = self.root / STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        if staging.is_symlink() or not staging.resolve().is_relative_to(self.root.resolve()):
+            raise RegistryError(
+                f"{staging} leads outside the artifact root {self.root}; registry-core writes "
+                "only inside it: remove that link"
+            )
+        return staging
+
     @contextmanager
     def _staging_file(self) -> Iterator[tuple[Path, _HashingWriter]]:
-        staging = self.root / ".staging"
-        staging.mkdir(parents=True, exist_ok=True)
+        staging = self._staging_dir()
         fd, tmp = tempfile.mkstemp(dir=staging, prefix="upload-", suffix=".part")
         path = Path(tmp)
         try:
@@ -112,7 +139,7 @@ class ArtifactStore:
         """
         stem, dot, ext = filename.rpartition(".")
         safe = f"{_slug(stem, 80)}.{_slug(ext, 16)}" if dot and stem else _slug(filename, 100)
-        return str(PurePosixPath("models", model_dir(name), version, f"{token}-{safe}"))
+        return str(PurePosixPath(MODELS, model_dir(name), version, f"{token}-{safe}"))
 
     def absolute(self, storage_path: str) -> Path:
         """The file behind a storage path; refuses paths that leave the root."""
@@ -136,16 +163,33 @@ class ArtifactStore:
         return dest
 
     # -- reading ---------------------------------------------------------------------
-    def verified(self, storage_path: str, size: int, checksum: str | None) -> Path:
-        """The file, after checking its size and sha256 against the recorded ones."""
+    def verified(
+        self, storage_path: str, size: int, checksum: str | None, *, what: str = "a version"
+    ) -> Path:
+        """The file, after checking its size and sha256 against the recorded ones.
+        ArtifactMissingError (naming `what` and the path) if it is not there."""
         path = self.absolute(storage_path)
-        if not path.is_file():
-            raise RegistryError(f"model file {storage_path!r} is missing from {self.root}")
-        actual = path.stat().st_size
-        if actual != size:
-            raise ChecksumMismatchError(
-                f"{storage_path}: size is {actual} bytes, the registry recorded {size}"
+        problem = self.check(storage_path, size, checksum)
+        if problem == "missing":
+            raise ArtifactMissingError(
+                f"the file of {what} is missing from the artifact store: {path}"
             )
+        if problem is not None:
+            raise ChecksumMismatchError(f"{storage_path}: {problem}")
+        return path
+
+    def check(self, storage_path: str, size: int, checksum: str | None) -> str | None:
+        """None if the file is there with the recorded size and sha256 (None: size only);
+        else "missing" or what differs."""
+        path = self.absolute(storage_path)
+        try:
+            actual = path.stat().st_size
+        except FileNotFoundError:
+            return "missing"
+        if not path.is_file():
+            return "missing"
+        if actual != size:
+            return f"size is {actual} bytes, the registry recorded {size}"
         if checksum is not None:
             algo, _, expected = checksum.partition(":")
             h = hashlib.new(algo)
@@ -153,10 +197,30 @@ class ArtifactStore:
                 while chunk := f.read(_CHUNK):
                     h.update(chunk)
             if h.hexdigest() != expected:
-                raise ChecksumMismatchError(
-                    f"{storage_path}: sha256 does not match the recorded checksum"
-                )
-        return path
+                return "sha256 does not match the recorded checksum"
+        return None
+
+    def walk(self, folder: str) -> Iterator[StoredFile]:
+        """Every file under `folder` (MODELS or STAGING) of the root: path relative to the
+        root, size, modification time. Symlinks are listed, never followed."""
+        top = self.root / folder
+        for dirpath, _dirs, files in os.walk(top):
+            for fname in files:
+                full = Path(dirpath) / fname
+                try:
+                    st = full.lstat()
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                rel = full.relative_to(self.root).as_posix()
+                yield StoredFile(rel, st.st_size, st.st_mtime)
+
+    def delete(self, relative: str) -> None:
+        """Deletes one file found by walk() (and the folders it leaves empty under models/)."""
+        path = self.root / relative
+        if relative.startswith(MODELS + "/"):
+            self.remove_file(path)
+        else:
+            path.unlink(missing_ok=True)
 
     # -- removing --------------------------------------------------------------------
     def remove(self, storage_path: str) -> None:
@@ -167,7 +231,10 @@ class ArtifactStore:
     def remove_file(self, path: Path) -> None:
         """Deletes a file under models/ and the version and model folders it leaves empty."""
         path.unlink(missing_ok=True)
+        models = self.root / MODELS
         for parent in (path.parent, path.parent.parent):
+            if parent == models or not parent.is_relative_to(models):
+                break
             try:
                 parent.rmdir()
             except OSError:

@@ -9,11 +9,17 @@ another store and register it under the `registry_core.backends` entry-point gro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 
 from registry_core.migrator import MigrationStatus
-from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
+from registry_core.records import (
+    DatabaseStats,
+    Model,
+    ModelVersion,
+    RegistryStats,
+    VersionFile,
+)
 
 #: called inside the saving transaction with the new version number; returns the storage path.
 #: If it raises, the transaction rolls back. It may be called again (with the same or another
@@ -147,6 +153,11 @@ class MetadataBackend(ABC):
     @abstractmethod
     def delete_alias(self, name: str, alias: str) -> None:
         """Removes an alias; NotFoundError if absent."""
+
+    @abstractmethod
+    def version_files(self) -> Iterator[VersionFile]:
+        """Every version's file record (name, version, storage path, size, checksum), read in
+        batches, for checking the artifact store against the database."""
 
     # -- statistics --------------------------------------------------------------------
     @abstractmethod

@@ -2,7 +2,7 @@
 
 Exit codes: 0 done (for `status`: up to date), 1 failed, 2 bad usage,
 3 `status` found pending migrations, 4 the schema is dirty (a migration failed part-way),
-5 applied migration files have changed since they were applied.
+5 applied migration files have changed since they were applied, 6 `fsck` found problems.
 """
 
 from __future__ import annotations
@@ -13,11 +13,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from registry_core.artifacts import ArtifactStore
 from registry_core.errors import MigrationError, RegistryError
+from registry_core.fsck import DEFAULT_GRACE, verify
 from registry_core.migrator import MigrationStatus, Migrator, normalize_target
-from registry_core.urls import URL_ENV, parse_url, resolve_url
+from registry_core.urls import (
+    ARTIFACTS_ENV,
+    URL_ENV,
+    DatabaseURL,
+    default_artifacts,
+    parse_url,
+    resolve_url,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING, EXIT_DIRTY, EXIT_CHANGED = 0, 1, 2, 3, 4, 5
+EXIT_PROBLEMS = 6  # fsck found missing or changed files, or debris it did not remove
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +70,31 @@ def _parser() -> argparse.ArgumentParser:
         help="render for this database without connecting",
     )
     sub.add_parser("stats", parents=[common], help="registry and database statistics")
+    f = sub.add_parser(
+        "fsck",
+        parents=[common],
+        help="check the artifact store against the database (missing, changed, orphan files)",
+    )
+    f.add_argument(
+        "--artifacts",
+        metavar="PATH",
+        help=f"the artifact store (default: ${ARTIFACTS_ENV}, else beside a SQLite file, "
+        "else ./artifacts)",
+    )
+    f.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete orphan files and stale staging files (never a file a version points to)",
+    )
+    f.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help=f"leave files younger than this alone (default {DEFAULT_GRACE:g}: a save may be "
+        "in progress)",
+    )
+    f.add_argument("--quick", action="store_true", help="check sizes only, not sha256")
     return p
 
 
@@ -179,6 +214,8 @@ def run(argv: Sequence[str] | None = None) -> int:
                 _report(args, location, verb, [fixed] if fixed else [], "nothing to repair")
             elif args.command == "stats":
                 return _print_stats(backend, args)
+            elif args.command == "fsck":
+                return _fsck(backend, parse_url(url), args)
         return EXIT_OK
     except RegistryError as exc:
         print(f"registry-core: error: {exc}", file=sys.stderr)
@@ -222,6 +259,34 @@ def _print_stats(backend: Any, args: argparse.Namespace) -> int:
     ]
     _emit(args.json, data, lines)
     return EXIT_OK
+
+
+def _fsck(backend: Any, url: DatabaseURL, args: argparse.Namespace) -> int:
+    if backend.migration_status().current is None:
+        raise RegistryError("this database has no registry schema yet; run `registry-core migrate`")
+    store = ArtifactStore(default_artifacts(url, args.artifacts))
+    report = verify(backend, store, checksums=not args.quick, grace=args.grace, repair=args.repair)
+    lines = [
+        f"artifact store: {store.root}",
+        f"checked {report.versions} versions against {report.files} files "
+        f"({report.bytes} bytes){' (sizes only)' if args.quick else ''}",
+    ]
+    for p in report.missing:
+        lines.append(f"MISSING   {p.name!r} version {p.version}: {p.storage_path}")
+    for p in report.mismatched:
+        lines.append(f"CHANGED   {p.name!r} version {p.version}: {p.storage_path}: {p.problem}")
+    done = set(report.removed)
+    for kind, files in (("ORPHAN", report.orphans), ("STAGING", report.stale_staging)):
+        for sf in files:
+            state = "removed" if sf.path in done else "remove with --repair"
+            lines.append(f"{kind:<9} {sf.path} ({sf.size} bytes, {state})")
+    if report.young:
+        lines.append(
+            f"{report.young} unreferenced file(s) younger than {args.grace:g} s left alone"
+        )
+    lines.append("ok" if report.ok else "problems found")
+    _emit(args.json, {"artifacts": str(store.root), **report.as_dict()}, lines)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 def main() -> None:

@@ -87,6 +87,10 @@ class Dialect:
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = current_schema() AND table_name = :name"
     )
+    #: one row if index :name exists in the connected database/schema
+    index_exists_sql: ClassVar[str] = (
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"
+    )
     #: one row, one column: the database's size in bytes (None: ask the backend)
     database_size_sql: ClassVar[str | None] = None
 

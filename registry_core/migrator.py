@@ -17,6 +17,7 @@ The caller (a backend) holds the migration lock while `Migrator` works and suppl
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -28,6 +29,8 @@ from typing import Any
 from registry_core.dialect import Dialect, split_statements
 from registry_core.errors import MigrationError
 from registry_core.session import Session, utc_now
+
+log = logging.getLogger("registry_core")
 
 MIGRATIONS_PACKAGE = "registry_core.migrations"
 _FILE = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -60,8 +63,8 @@ _INSERT_DIRTY = (
 _MARK_CLEAN = (
     "UPDATE schema_migrations SET dirty = 0, applied_at = :applied_at WHERE version = :version"
 )
-_IS_APPLIED = (
-    "SELECT COUNT(*) FROM schema_migrations WHERE version = :version "
+_DIRTY_OF = (  # no row: not applied; 0: applied; 1/2: dirty (failed applying/reverting)
+    "SELECT dirty FROM schema_migrations WHERE version = :version "
     "AND (name IS NOT NULL OR checksum IS NOT NULL)"
 )
 _DELETE_FOREIGN = (
@@ -113,6 +116,9 @@ class MigrationStatus:
     dirty: AppliedMigration | None = None
     changed: list[str] = field(default_factory=list)  # applied, but the file differs now
     unknown: list[str] = field(default_factory=list)  # applied, but not shipped (newer db)
+    #: the dirty migration's remaining steps can be finished by registry-core itself (each
+    #: step is one it can tell done: CREATE/DROP TABLE, CREATE INDEX, ADD COLUMN)
+    resumable: bool = False
 
     @property
     def current(self) -> str | None:
@@ -231,12 +237,22 @@ class Migrator:
         unknown = [a.version for a in applied if a.version not in by_version]
         dirty = next((a for a in applied if a.dirty), None)
         pending = [m for m in self.migrations if m.version not in done]
-        return MigrationStatus(applied, pending, dirty, changed, unknown)
+        resumable = False
+        if dirty is not None and dirty.version in by_version and dirty.version not in changed:
+            m = by_version[dirty.version]
+            script = m.down if dirty.direction == "down" else m.up
+            resumable = script is not None and all(
+                _step(stmt) is not None for stmt in split_statements(self.dialect.expand(script))
+            )
+        return MigrationStatus(applied, pending, dirty, changed, unknown, resumable)
 
     @staticmethod
-    def check_runnable(status: MigrationStatus) -> None:
-        """MigrationError if a dirty migration or a changed file forbids migrating."""
-        if status.dirty is not None:
+    def check_runnable(status: MigrationStatus, direction: str = "up") -> None:
+        """MigrationError if a dirty migration or a changed file forbids migrating in
+        `direction`. A dirty migration that registry-core can finish in that direction (a
+        process killed part-way through it on MySQL) does not."""
+        dirty = status.dirty
+        if dirty is not None and not (status.resumable and dirty.direction == direction):
             raise MigrationError(
                 f"migration {status.dirty.version} ({status.dirty.name}) failed part-way while "
                 f"{'reverting' if status.dirty.direction == 'down' else 'applying'} and left "
@@ -255,13 +271,18 @@ class Migrator:
 
     # -- writing -------------------------------------------------------------------
     def upgrade(self, target: str | None = None) -> list[str]:
-        """Applies pending migrations up to `target` (all if None); returns their versions."""
+        """Applies pending migrations up to `target` (all if None); returns their versions.
+        First finishes a migration that a killed process left half-applied, if it can."""
         target = None if target is None else normalize_target(target)
         self.ensure_table()
         applied_now: list[str] = []
         with self._transaction() as s:
             status = self._status(s)
         self.check_runnable(status)
+        if status.dirty is not None:  # resumable: check_runnable let it through
+            m = next(m for m in self.migrations if m.version == status.dirty.version)
+            if self._apply(m):
+                applied_now.append(m.version)
         for m in status.pending:
             if target is not None and m.version > target:
                 break
@@ -279,7 +300,13 @@ class Migrator:
         with self._transaction() as s:
             # Re-read under the lock: another process may have applied it meanwhile
             # (on SQLite the lock is this very transaction).
-            if s.scalar(_IS_APPLIED, {"version": m.version}):
+            dirty = s.scalar(_DIRTY_OF, {"version": m.version})
+            if dirty == DIRTY_UP:  # a process died part-way through it: finish it
+                log.info("resuming migration %s, left half-applied", m.label)
+                self._run_script(s, m, m.up, resume=True)
+                s.rowcount(_MARK_CLEAN, {"version": m.version, "applied_at": utc_now()})
+                return True
+            if dirty is not None:
                 return False
             script = m.up
             first_table = _CREATED_TABLE.search(m.up)
@@ -312,7 +339,7 @@ class Migrator:
         target = normalize_target(target)
         with self._transaction() as s:
             status = self._status(s)
-        self.check_runnable(status)
+        self.check_runnable(status, "down")
         if status.unknown:
             raise MigrationError(
                 "the database has migrations this version does not ship: "
@@ -330,8 +357,9 @@ class Migrator:
                         f"another process changed the schema while reverting (newest is now "
                         f"{newest}, expected {m.version}); run status and try again"
                     )
+                resume = s.scalar(_DIRTY_OF, {"version": m.version}) == DIRTY_DOWN
                 s.rowcount(_MARK_DIRTY_DOWN, {"version": m.version})
-                self._run_script(s, m, m.down)
+                self._run_script(s, m, m.down, resume=resume)
                 s.rowcount(_DELETE_ROW, {"version": m.version})
             reverted.append(m.version)
         return reverted
@@ -386,8 +414,13 @@ class Migrator:
             for stmt in split_statements(self.dialect.expand(text)):
                 yield m.label, stmt
 
-    def _run_script(self, s: Session, m: Migration, text: str) -> None:
+    def _run_script(self, s: Session, m: Migration, text: str, *, resume: bool = False) -> None:
+        """Runs a migration's statements; with `resume`, skips those already done (a process
+        that died part-way through a migration on MySQL, where each DDL commits)."""
         for i, stmt in enumerate(split_statements(self.dialect.expand(text)), start=1):
+            if resume and self._done(s, stmt):
+                log.debug("%s statement %d is already done", m.label, i)
+                continue
             try:
                 s.rowcount(stmt)
             except Exception as exc:
@@ -395,6 +428,40 @@ class Migrator:
                 raise MigrationError(
                     f"migration {m.label} failed at statement {i} ({first_line}...): {exc}"
                 ) from exc
+
+    def _done(self, s: Session, stmt: str) -> bool:
+        """Whether the effect of one guardable statement (see `_step`) is already there."""
+        step = _step(stmt)
+        if step is None:
+            return False
+        kind, name, table = step
+        d = self.dialect
+        if kind == "create table":
+            return s.one(d.table_exists_sql, {"name": name}) is not None
+        if kind == "drop table":
+            return s.one(d.table_exists_sql, {"name": name}) is None
+        if kind == "create index":
+            return s.one(d.index_exists_sql, {"name": name}) is not None
+        return name.lower() in s.columns(table)  # add column
+
+
+_STEPS = (
+    ("create table", re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)()", re.I)),
+    ("drop table", re.compile(r"DROP TABLE (?:IF EXISTS )?(\w+)()", re.I)),
+    ("create index", re.compile(r"CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)", re.I)),
+    ("add column", re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.I)),
+)
+
+
+def _step(stmt: str) -> tuple[str, str, str] | None:
+    """(kind, object name, table) of a statement whose effect can be checked, else None."""
+    for kind, pattern in _STEPS:
+        found = pattern.match(stmt.strip())
+        if found:
+            if kind == "add column":  # (table, column) in the statement's order
+                return kind, found.group(2), found.group(1)
+            return kind, found.group(1), found.group(2)
+    return None
 
 
 def normalize_target(version: str) -> str:

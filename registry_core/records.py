@@ -34,6 +34,17 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class VersionFile:
+    """What the database records about one version's file."""
+
+    name: str
+    version: str
+    storage_path: str
+    file_size_bytes: int
+    checksum: str | None
+
+
+@dataclass(frozen=True)
 class RegistryStats:
     """Totals over every model and version (the seed document's statistics query)."""
 

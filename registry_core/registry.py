@@ -16,6 +16,7 @@ from registry_core.artifacts import ArtifactStore, Placer, Staged
 from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import OutcomeUnknownError, SchemaOutOfDateError
+from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
 from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
 from registry_core.urls import default_artifacts, parse_url, resolve_url
@@ -47,12 +48,14 @@ def connect(
         else:
             status = backend.migration_status()
             Migrator.check_runnable(status)
-            if status.pending:
+            todo = [m.label for m in status.pending]
+            if status.dirty is not None:  # resumable: check_runnable let it through
+                todo.insert(0, f"{status.dirty.version} (half-applied)")
+            if todo:
                 raise SchemaOutOfDateError(
                     f"the schema of {parsed.masked()} is at "
                     f"{status.current or 'nothing (empty database)'}; "
-                    f"{len(status.pending)} migration(s) pending "
-                    f"({', '.join(m.label for m in status.pending)}). Run: "
+                    f"{len(todo)} migration(s) pending ({', '.join(todo)}). Run: "
                     f"registry-core migrate --url '{parsed.masked()}' "
                     "(with the real password), or connect with migrate=True"
                 )
@@ -153,7 +156,12 @@ class ModelRegistry:
     ) -> Path:
         """The verified local path of a version's file (for files saved with save_model_file)."""
         mv = self.get_version(name, version, alias=alias)
-        return self.artifacts.verified(mv.storage_path, mv.file_size_bytes, mv.checksum)
+        return self.artifacts.verified(
+            mv.storage_path,
+            mv.file_size_bytes,
+            mv.checksum,
+            what=f"version {mv.version} of {mv.name!r}",
+        )
 
     # -- models ----------------------------------------------------------------------
     def get_model(self, name: str) -> Model:
@@ -225,6 +233,16 @@ class ModelRegistry:
 
     def database_stats(self) -> DatabaseStats:
         return self.backend.database_stats()
+
+    # -- checking the artifact store -------------------------------------------------
+    def verify(
+        self, *, checksums: bool = True, grace: float = DEFAULT_GRACE, repair: bool = False
+    ) -> VerifyReport:
+        """Checks the artifact store against the database: files missing or changed (size,
+        and sha256 unless `checksums=False`), files no version points to (orphans) and
+        leftovers of saves that died (stale staging files). `repair=True` deletes orphans and
+        stale staging files older than `grace` seconds, never a file a version points to."""
+        return verify(self.backend, self.artifacts, checksums=checksums, grace=grace, repair=repair)
 
     def _remove_file(self, storage_path: str) -> None:
         # The metadata is already gone; a file we cannot delete is logged, not raised.

@@ -159,6 +159,12 @@ class Queries:
         self.delete_version = "DELETE FROM mr_model_versions WHERE id = :version_id"
         self.touch_model = "UPDATE mr_models SET updated_at = :now WHERE name = :name"
 
+        # -- every version's file, in keyset batches (fsck) ---------------------------------
+        self.version_files = (
+            "SELECT m.name, mv.version, mv.storage_path, mv.file_size_bytes, mv.checksum, mv.id "
+            f"{_VERSION_FROM} WHERE mv.id > :after ORDER BY mv.id LIMIT {CHUNK}"
+        )
+
         # -- statistics (the seed document's query) ---------------------------------------
         self.stats = (
             "SELECT COUNT(DISTINCT m.id), COUNT(mv.id), SUM(mv.file_size_bytes), "

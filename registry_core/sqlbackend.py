@@ -13,6 +13,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from registry_core import validate
@@ -35,7 +36,13 @@ from registry_core.migrator import (
     load_migrations,
     normalize_target,
 )
-from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
+from registry_core.records import (
+    DatabaseStats,
+    Model,
+    ModelVersion,
+    RegistryStats,
+    VersionFile,
+)
 from registry_core.session import (
     GuardFactory,
     Session,
@@ -316,7 +323,8 @@ class SQLMetadataBackend(MetadataBackend):
         target = None if target is None else normalize_target(target)
         status = self.migration_status()
         Migrator.check_runnable(status)
-        if not any(target is None or m.version <= target for m in status.pending):
+        todo = [m for m in status.pending if target is None or m.version <= target]
+        if not todo and status.dirty is None:
             self._queries = Queries(self.dialect, status.level)
             return []
         done = self._with_migrator(lambda m: m.upgrade(target))
@@ -765,6 +773,17 @@ class SQLMetadataBackend(MetadataBackend):
             )
         return out
 
+    def version_files(self) -> Iterator[VersionFile]:
+        after = 0
+        while True:
+            page = partial(_all, self.queries.version_files, {"after": after})
+            rows = self._run(page, write=False)
+            for name, number, path, size, checksum, _ in rows:
+                yield VersionFile(name, str(number), path, int(size or 0), checksum)
+            if len(rows) < CHUNK:
+                return
+            after = int(rows[-1][5])
+
     # -- statistics ---------------------------------------------------------------------------
     def stats(self) -> RegistryStats:
         def work(s: Session) -> RegistryStats:
@@ -795,6 +814,10 @@ class SQLMetadataBackend(MetadataBackend):
             )
 
         return self._run(work, write=False)
+
+
+def _all(sql: str, params: Mapping[str, Any], s: Session) -> list[tuple[Any, ...]]:
+    return s.all(sql, params)
 
 
 def _model(row: tuple[Any, ...]) -> Model:

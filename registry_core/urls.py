@@ -105,14 +105,19 @@ def parse_url(url: str) -> DatabaseURL:
         return _parse_sqlite(url)
     # Neither the URL nor urllib's message is echoed: a password with an unencoded '/', '#'
     # or '?' would show in either.
+    # The error is raised outside the `except`: `from None` hides urllib's exception from
+    # tracebacks but keeps it as __context__, and its text quotes the password.
+    parts, port, malformed = None, None, False
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
+        malformed = True
+    if malformed or parts is None:
         raise InvalidInputError(
             f"malformed {scheme} connection string (is a special character in the password "
             "not percent-encoded? '/' is %2F, '@' is %40, '#' is %23, '?' is %3F)"
-        ) from None
+        )
     database = unquote(parts.path.lstrip("/"))
     if not database or "/" in database or "@" in database:
         raise InvalidInputError(
@@ -159,6 +164,9 @@ def default_artifacts(url: DatabaseURL, artifacts: str | os.PathLike[str] | None
     return Path("artifacts")
 
 
+_INVALID: Any = object()
+
+
 def take_options(options: dict[str, str], spec: dict[str, type], *, backend: str) -> dict[str, Any]:
     """Removes the options `spec` names from `options` and converts them (int, float, bool,
     str); InvalidInputError naming the option for a value that does not convert."""
@@ -176,10 +184,10 @@ def take_options(options: dict[str, str], spec: dict[str, type], *, backend: str
             else:
                 out[key] = kind(raw)
         except ValueError:
+            out[key] = _INVALID
+        if out[key] is _INVALID:  # raised outside the except, so no __context__ (see above)
             shown = "***" if _is_secret_option(key) else repr(raw)
-            raise InvalidInputError(
-                f"{backend} URL option {key}={shown} must be {kind.__name__}"
-            ) from None
+            raise InvalidInputError(f"{backend} URL option {key}={shown} must be {kind.__name__}")
     return out
 
 

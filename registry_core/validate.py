@@ -8,6 +8,7 @@ NUL characters; no driver can encode lone surrogates.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -94,7 +95,8 @@ def alias(value: Any) -> str:
 
 
 def metrics(value: Mapping[str, Any] | None) -> dict[str, float]:
-    """Named finite numbers (None: no metrics); bools are refused, ints become floats."""
+    """Named finite numbers (None: no metrics) stored as doubles; bools are refused, other
+    real numbers become floats, and -0.0 becomes 0.0."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -103,13 +105,24 @@ def metrics(value: Mapping[str, Any] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for k, v in value.items():
         key = _text("metric name", k, TAG_KEY_MAX)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise InvalidInputError(f"metric {key!r} must be a number, not {v!r}")
-        number = float(v)
+        # numbers.Real: int, float, Fraction, and NumPy's scalars, which register there
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise InvalidInputError(f"metric {key!r} must be a number, not {_short(v)}")
+        try:
+            number = float(v)
+        except OverflowError:  # an int beyond the largest double (about 1.8e308)
+            number = math.inf
         if not math.isfinite(number):
-            raise InvalidInputError(f"metric {key!r} must be finite, not {v!r}")
-        out[key] = number
+            raise InvalidInputError(f"metric {key!r} must be a finite double, not {_short(v)}")
+        out[key] = number + 0.0  # -0.0 becomes 0.0: not every database keeps the sign of zero
     return out
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 64:  # repr of a huge int can fail
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parents(value: Iterable[Any] | None) -> list[tuple[str, str]]:

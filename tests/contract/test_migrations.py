@@ -266,8 +266,8 @@ def test_a_process_opened_before_the_upgrade_keeps_working(
 
     run_script = Migrator._run_script
 
-    def pausing(self: Migrator, s: Any, m: Migration, text: str) -> None:
-        run_script(self, s, m, text)
+    def pausing(self: Migrator, s: Any, m: Migration, text: str, **kw: Any) -> None:
+        run_script(self, s, m, text, **kw)
         if m.version == "002" and text == m.up:  # inside its transaction, before commit
             seen, deadline = reads[0], time.monotonic() + 30
             while reads[0] < seen + 3 and not errors and time.monotonic() < deadline:
