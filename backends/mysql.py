@@ -159,12 +159,24 @@ class MySQLDialect(Dialect):
             "table_options": (f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"),
         }
 
+    def new_cursor(self, conn: Any) -> Any:
+        # Not conn.cursor(): that pings the server first (COM_PING, a round trip, and on a
+        # hung server a wait of its own) every time. The cursor classes take the connection.
+        from mysql.connector.cursor import MySQLCursor
+
+        try:
+            from mysql.connector.connection_cext import CMySQLConnection
+            from mysql.connector.cursor_cext import CMySQLCursor
+        except ImportError:  # the C extension is not built for this platform
+            return MySQLCursor(conn)
+        return CMySQLCursor(conn) if isinstance(conn, CMySQLConnection) else MySQLCursor(conn)
+
     def server_warnings(self, conn: Any, cursor: Any) -> list[tuple[Any, ...]]:
         # The OK/EOF packet carries the count, so this costs a round trip only when a
         # statement did warn. (The driver's own `get_warnings` would also warnings.warn them.)
         if not getattr(cursor, "warning_count", 0):
             return []
-        cur = conn.cursor()
+        cur = self.new_cursor(conn)
         try:
             cur.execute("SHOW WARNINGS")
             return [tuple(row) for row in cur.fetchall()]
@@ -180,7 +192,12 @@ class MySQLDialect(Dialect):
         from mysql.connector import errors
 
         errno = getattr(exc, "errno", None)
-        if isinstance(exc, (errors.ReadTimeoutError, errors.WriteTimeoutError)):
+        timeouts = (
+            errors.ReadTimeoutError,
+            errors.WriteTimeoutError,
+            errors.ConnectionTimeoutError,
+        )
+        if isinstance(exc, timeouts):
             return ErrorKind.TIMEOUT  # read_timeout/write_timeout, set from call_timeout
         if errno in _UNIQUE:
             return ErrorKind.UNIQUE
@@ -257,6 +274,7 @@ class MySQLMetadataBackend(SQLMetadataBackend):
                 *dialect.session_setup,
             ):
                 session.control(statement)
+            session.close()
             return conn
 
         self._pool: ConnectionPool[Any] = ConnectionPool(

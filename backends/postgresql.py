@@ -71,6 +71,8 @@ class PostgreSQLDialect(Dialect):
             return ErrorKind.RETRY
         if state == "42P01":  # undefined_table
             return ErrorKind.MISSING_TABLE
+        if not state and "timeout expired" in str(exc):
+            return ErrorKind.TIMEOUT  # libpq's connect_timeout (set from call_timeout)
         if state.startswith(_LOST_PREFIXES) or (
             not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
         ):

@@ -158,7 +158,11 @@ class Dialect:
 
         return re.sub(r"\{\{\s*([a-z_]+)\s*\}\}", sub, sql)
 
-    # -- server warnings ------------------------------------------------------------------
+    # -- cursors and server warnings ------------------------------------------------------
+    def new_cursor(self, conn: Any) -> Any:
+        """A cursor on `conn`; a Session makes one per unit of work."""
+        return conn.cursor()
+
     def server_warnings(self, conn: Any, cursor: Any) -> list[tuple[Any, ...]]:
         """(level, code, message) of each warning the statement just run on `cursor` left
         (its result already read); none where the server only reports them another way."""

@@ -7,6 +7,7 @@ included) and lets driver exceptions through for the backend to classify.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -106,6 +107,7 @@ class Session:
         self._guard = guard
         self.completed = 0
         self._last: tuple[str, tuple[Any, ...]] = ("", ())
+        self._cur: Any = None
 
     @contextmanager
     def _waiting(self) -> Iterator[None]:
@@ -121,12 +123,26 @@ class Session:
                     raise TimedOut(str(exc)) from exc
                 raise
 
+    @property
+    def cursor(self) -> Any:
+        """The one cursor of this unit of work, made on first use (`Dialect.new_cursor`)."""
+        if self._cur is None:
+            self._cur = self.dialect.new_cursor(self.conn)
+        return self._cur
+
+    def close(self) -> None:
+        """Closes the cursor (the connection stays open)."""
+        cur, self._cur = self._cur, None
+        if cur is not None:
+            with contextlib.suppress(Exception):  # a dead connection's cursor
+                cur.close()
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """Runs one statement; returns the cursor (rows not yet fetched). Callers that read
         the rows call `_check(cur)` afterwards, when the server has said whether it warned."""
         rendered = self.dialect.render(sql)
         bound = rendered.bind(params or {})
-        cur = self.conn.cursor()
+        cur = self.cursor
         self._counter.add()
         with self._waiting():
             if bound is None:
@@ -147,12 +163,9 @@ class Session:
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Every row of a query."""
         cur = self.execute(sql, params)
-        try:
-            rows = [tuple(r) for r in cur.fetchall()]
-            self._check(cur)
-            return rows
-        finally:
-            cur.close()
+        rows = cur.fetchall()
+        self._check(cur)
+        return rows if not rows or type(rows[0]) is tuple else [tuple(r) for r in rows]
 
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""
@@ -167,45 +180,33 @@ class Session:
     def columns(self, table: str) -> set[str]:
         """The column names of one of our tables (lower case), from the cursor description."""
         cur = self.execute(f"SELECT * FROM {table} WHERE 1 = 0")
-        try:
-            cur.fetchall()
-            return {str(d[0]).lower() for d in cur.description}
-        finally:
-            cur.close()
+        cur.fetchall()
+        return {str(d[0]).lower() for d in cur.description}
 
     def rowcount(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Runs a write; returns the number of rows it matched."""
         cur = self.execute(sql, params)
-        try:
-            self._check(cur)
-            return int(cur.rowcount)
-        finally:
-            cur.close()
+        self._check(cur)
+        return int(cur.rowcount)
 
     def insert(self, sql: str, params: Mapping[str, Any]) -> int:
         """Runs an INSERT built with `Dialect.returning_id`; returns the new row's id."""
         cur = self.execute(sql, params)
-        try:
-            if self.dialect.supports_returning:
-                row = cur.fetchone()
-                return int(row[0])
-            self._check(cur)
-            return int(cur.lastrowid)
-        finally:
-            cur.close()
+        if self.dialect.supports_returning:
+            row = cur.fetchone()
+            return int(row[0])
+        self._check(cur)
+        return int(cur.lastrowid)
 
     def control(self, sql: str) -> None:
         """Sends a transaction-control or session statement (BEGIN, SET ...)."""
-        cur = self.conn.cursor()
+        cur = self.cursor
         self._counter.add()
-        try:
-            with self._waiting():
-                cur.execute(sql)
-            self.completed += 1
-            self._last = (sql, ())
-            self._check(cur)
-        finally:
-            cur.close()
+        with self._waiting():
+            cur.execute(sql)
+        self.completed += 1
+        self._last = (sql, ())
+        self._check(cur)
 
     def commit(self) -> None:
         self._counter.add()

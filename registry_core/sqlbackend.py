@@ -141,20 +141,23 @@ class SQLMetadataBackend(MetadataBackend):
         """One transaction on `conn`: commits when the block ends, rolls back if it raises.
         A COMMIT whose answer is lost raises CommitLost (the change may have been made)."""
         s = session or Session(conn, self.dialect, self.statements, self._guard)
-        self._begin(s, write=write)
         try:
-            yield s
-        except BaseException:
-            self._rollback_quietly(s)
-            raise
-        session_id = self._session_id(conn)
-        try:
-            s.commit()
-        except BaseException as exc:
-            self._rollback_quietly(s)  # SQLite's shared connection must not stay in BEGIN
-            if not self.dialect.commit_outcome_known and self._lost_or_timed_out(exc):
-                raise CommitLost(exc, session_id) from exc
-            raise
+            self._begin(s, write=write)
+            try:
+                yield s
+            except BaseException:
+                self._rollback_quietly(s)
+                raise
+            session_id = self._session_id(conn)
+            try:
+                s.commit()
+            except BaseException as exc:
+                self._rollback_quietly(s)  # SQLite's shared connection must not stay in BEGIN
+                if not self.dialect.commit_outcome_known and self._lost_or_timed_out(exc):
+                    raise CommitLost(exc, session_id) from exc
+                raise
+        finally:
+            s.close()
 
     def _lost_or_timed_out(self, exc: BaseException) -> bool:
         if isinstance(exc, TimedOut):
@@ -297,14 +300,17 @@ class SQLMetadataBackend(MetadataBackend):
             raise BackendUnavailableError(f"{self!r} is closed")
         try:
             with self._checkout() as conn:
-                lock_session = Session(conn, self.dialect, self.statements)
-                with self._migration_lock(lock_session):
-                    migrator = Migrator(
-                        self.dialect,
-                        lambda: self._transaction_on(conn, write=True),
-                        self.migrations,
-                    )
-                    return action(migrator)
+                lock_session = Session(conn, self.dialect, self.statements, self._guard)
+                try:
+                    with self._migration_lock(lock_session):
+                        migrator = Migrator(
+                            self.dialect,
+                            lambda: self._transaction_on(conn, write=True),
+                            self.migrations,
+                        )
+                        return action(migrator)
+                finally:
+                    lock_session.close()
         except self.dialect.driver_errors() as exc:
             raise self._wrap(exc) from exc
         except (TimedOut, CommitLost) as exc:
