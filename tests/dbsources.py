@@ -75,6 +75,19 @@ def choose(engine: str, environ: Mapping[str, str], docker_available: Callable[[
     )
 
 
+def choose_container(
+    engine: str, environ: Mapping[str, str], docker_available: Callable[[], bool]
+) -> Choice:
+    """A server of its own for a test that restarts or stops it: always a container of
+    REGISTRY_TEST_<ENGINE>_IMAGE (a URL's server is not ours to restart), else a skip."""
+    without_url = {k: v for k, v in environ.items() if k != f"REGISTRY_TEST_{engine.upper()}_URL"}
+    choice = choose(engine, without_url, docker_available)
+    if choice.kind == "skip":
+        reason = f"{engine}: this test restarts its own server and needs a Docker engine"
+        return Choice(engine, "skip", reason, choice.required)
+    return choice
+
+
 def give_up(choice: Choice, message: str) -> NoReturn:
     """Skips the test, or fails it when REGISTRY_TEST_REQUIRE names the engine."""
     if choice.required:

@@ -80,3 +80,11 @@ def test_required_engine_fails_instead_of_skipping() -> None:
     optional = dbsources.choose("mysql", {}, lambda: False)
     with pytest.raises(pytest.skip.Exception, match="REGISTRY_TEST_MYSQL_URL"):
         dbsources.give_up(optional, optional.detail)
+
+
+def test_own_container_ignores_the_url_and_needs_docker() -> None:
+    env = {"REGISTRY_TEST_MARIADB_URL": "mysql://root@h/test", "REGISTRY_TEST_REQUIRE": "mariadb"}
+    c = dbsources.choose_container("mariadb", env, lambda: True)
+    assert (c.kind, c.detail, c.required) == ("container", "mariadb:11.8", True)
+    c = dbsources.choose_container("mariadb", env, lambda: False)
+    assert c.kind == "skip" and "Docker" in c.detail and c.required
