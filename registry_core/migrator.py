@@ -254,8 +254,8 @@ class Migrator:
         dirty = status.dirty
         if dirty is not None and not (status.resumable and dirty.direction == direction):
             raise MigrationError(
-                f"migration {status.dirty.version} ({status.dirty.name}) failed part-way while "
-                f"{'reverting' if status.dirty.direction == 'down' else 'applying'} and left "
+                f"migration {dirty.version} ({dirty.name}) failed part-way while "
+                f"{'reverting' if dirty.direction == 'down' else 'applying'} and left "
                 "the schema dirty; fix the database by hand, then run "
                 "`registry-core repair --applied` or `--not-applied` (README: 'Recovering a "
                 "failed migration')",

@@ -235,6 +235,11 @@ class SQLMetadataBackend(MetadataBackend):
         call_timeout seconds; OutcomeUnknownError if the server cannot be asked."""
         deadline = time.monotonic() + self.call_timeout
         last: BaseException = lost
+        retryable: tuple[type[BaseException], ...] = (
+            TimedOut,
+            CommitLost,
+            *self.dialect.driver_errors(),
+        )
         while time.monotonic() < deadline:
             try:
                 with self._transaction(write=False) as s:
@@ -245,7 +250,7 @@ class SQLMetadataBackend(MetadataBackend):
                         return settle(s)
                 time.sleep(0.05)
                 continue
-            except (TimedOut, CommitLost, *self.dialect.driver_errors()) as exc:
+            except retryable as exc:
                 last = exc
                 self._drop_idle()
                 time.sleep(0.2)

@@ -143,9 +143,10 @@ def _parse_sqlite(url: str) -> DatabaseURL:
     if rest in (MEMORY, "/" + MEMORY):
         return DatabaseURL(scheme="sqlite", database=MEMORY, options=options)
     if not rest.startswith("/") or rest == "/":
+        # not echoed: a server URL whose scheme was changed to sqlite carries its password
         raise InvalidInputError(
-            f"SQLite URLs are sqlite:///relative.db, sqlite:////abs/path.db or "
-            f"sqlite://:memory:, not {url!r}"
+            "SQLite URLs are sqlite:///relative.db, sqlite:////abs/path.db or sqlite://:memory:"
+            " (a host or user in a sqlite URL is not allowed)"
         )
     # sqlite:///relative.db -> "relative.db"; sqlite:////abs/path.db -> "/abs/path.db"
     return DatabaseURL(scheme="sqlite", database=unquote(rest[1:]), options=options)
