@@ -103,6 +103,10 @@ class MySQLDialect(Dialect):
     placeholder: ClassVar[str] = "%s"
     escape_percent: ClassVar[bool] = False  # the driver only substitutes %s; it never reads %%
     int_cast_type: ClassVar[str] = "SIGNED"
+    begin_write: ClassVar[str] = "START TRANSACTION"
+    begin_read: ClassVar[str] = "START TRANSACTION READ ONLY"
+    json_object_agg: ClassVar[str] = "JSON_OBJECTAGG"
+    json_array_agg: ClassVar[str] = "JSON_ARRAYAGG"
     transactional_ddl: ClassVar[bool] = False
     table_exists_sql: ClassVar[str] = (
         "SELECT table_name FROM information_schema.tables "
@@ -137,6 +141,19 @@ class MySQLDialect(Dialect):
         # Not INSERT IGNORE: that also turns truncation and other errors into warnings.
         key = conflict[0]
         return f"{insert_statement(table, columns)} ON DUPLICATE KEY UPDATE {key} = {key}"
+
+    update_returning: ClassVar[bool] = False
+
+    def bump_counter(self, table: str, counter: str, key: str, touch: str) -> str:
+        # LAST_INSERT_ID(expr) hands the new value back in the OK packet: no SELECT after
+        return (
+            f"UPDATE {table} SET {counter} = LAST_INSERT_ID({counter} + 1), {touch} = :now "
+            f"WHERE {key} = :key"
+        )
+
+    def counter_value(self, cursor: Any) -> tuple[bool, int | None]:
+        matched = bool(cursor.rowcount)  # FOUND_ROWS: matched, not changed
+        return matched, (int(cursor.lastrowid) if matched else None)
 
     def upsert(self, table: str, columns: Any, conflict: Any, update: Any) -> str:
         if self.row_alias_upsert:
@@ -256,7 +273,9 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             "database": self.url.database,
             "charset": "utf8mb4",
             "collation": "utf8mb4_bin",
-            "autocommit": False,
+            # autocommit between transactions: a read of one statement is one round trip
+            # and holds no metadata lock afterwards; transactions say START TRANSACTION
+            "autocommit": True,
             "client_flags": [ClientFlag.FOUND_ROWS],
         }
 
@@ -286,7 +305,8 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         )
         try:
             with self._pool.checkout() as conn:
-                conn.rollback()
+                kind = "C extension" if type(conn).__name__.startswith("CMySQL") else "pure Python"
+                self.driver = f"mysql-connector-python {mysql.connector.__version__} ({kind})"
         except mysql.connector.Error as exc:
             self._pool.close()
             raise BackendUnavailableError(
@@ -295,12 +315,12 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             ) from exc
         (dialect,) = dialects.values()
         self.server = str(dialect.server)
-        oldest = (10, 3, 0) if dialect.server.is_mariadb else (8, 0, 0)
+        oldest = (10, 5, 0) if dialect.server.is_mariadb else (8, 0, 0)
         if dialect.server.version < oldest:
             self._pool.close()
             raise BackendUnavailableError(
                 f"{self.url.masked()} runs {self.server}; registry-core needs MySQL 8.0 or "
-                "MariaDB 10.3 or newer (recursive queries, NO PAD collations)"
+                "MariaDB 10.5 or newer (recursive queries, JSON aggregates, NO PAD collations)"
             )
         self._lock_name = migration_lock_name(self.url.database)
         return dialect
@@ -314,7 +334,6 @@ class MySQLMetadataBackend(SQLMetadataBackend):
     def _migration_lock(self, session: Session) -> Iterator[None]:
         lock = {"name": self._lock_name, "wait": MIGRATION_LOCK_WAIT}
         got = session.scalar("SELECT GET_LOCK(:name, :wait)", lock)
-        session.commit()
         if got != 1:
             raise BackendUnavailableError(
                 f"another process has held the migration lock for {MIGRATION_LOCK_WAIT} s"
@@ -323,7 +342,6 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             yield
         finally:
             session.scalar("SELECT RELEASE_LOCK(:name)", {"name": self._lock_name})
-            session.commit()
 
     def _drop_idle(self) -> None:
         self._pool.drop_idle()

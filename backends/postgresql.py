@@ -39,6 +39,7 @@ class PostgreSQLDialect(Dialect):
     placeholder: ClassVar[str] = "%s"
     escape_percent: ClassVar[bool] = True
     supports_returning: ClassVar[bool] = True
+    writable_ctes: ClassVar[bool] = True
     database_size_sql: ClassVar[str | None] = "SELECT pg_database_size(current_database())"
 
     def type_names(self) -> dict[str, str]:
@@ -137,7 +138,7 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
         def connect() -> Any:
-            conn = psycopg.connect(conninfo, autocommit=False)
+            conn = psycopg.connect(conninfo, autocommit=True)  # transactions say BEGIN
             conn.add_notice_handler(_log_notice)
             return conn
 
@@ -146,7 +147,7 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         self._pool: ConnectionPool[Any] = ConnectionPool(
             connect,
             close=lambda c: c.close(),
-            reset=lambda c: c.rollback(),
+            reset=_reset,
             broken=lambda c: bool(c.closed or c.broken),
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
@@ -157,6 +158,11 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
                 # "15.19 (Debian 15.19-0+deb12u1)" -> "PostgreSQL 15.19"
                 version = conn.info.parameter_status("server_version") or "?"
                 self.server = f"PostgreSQL {version.split()[0]}"
+                libpq = psycopg.pq.version()
+                self.driver = (
+                    f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__} implementation, "
+                    f"libpq {libpq // 10000}.{libpq % 100})"
+                )
         except psycopg.Error as exc:
             self._close()
             raise BackendUnavailableError(
@@ -187,22 +193,27 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
     def _migration_lock(self, session: Session) -> Iterator[None]:
         deadline = time.monotonic() + MIGRATION_LOCK_WAIT
         while not session.scalar("SELECT pg_try_advisory_lock(:key)", {"key": MIGRATION_LOCK_KEY}):
-            session.commit()
             if time.monotonic() > deadline:
                 raise BackendUnavailableError(
                     f"another process has held the migration lock for {MIGRATION_LOCK_WAIT} s"
                 )
             time.sleep(0.1)
-        session.commit()
         try:
             yield
         finally:
             session.scalar("SELECT pg_advisory_unlock(:key)", {"key": MIGRATION_LOCK_KEY})
-            session.commit()
 
     def _close(self) -> None:
         self._watchdog.stop()
         self._pool.close()
+
+
+def _reset(conn: Any) -> None:
+    """Ends a transaction a failed call left open (raises if the connection is unusable)."""
+    from psycopg.pq import TransactionStatus
+
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        conn.execute("ROLLBACK")
 
 
 def _interrupt(conn: Any) -> None:

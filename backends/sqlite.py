@@ -27,6 +27,12 @@ class SQLiteDialect(Dialect):
     name: ClassVar[str] = "sqlite"
     placeholder: ClassVar[str] = "?"
     commit_outcome_known: ClassVar[bool] = True  # a local file: a failed COMMIT did not commit
+    # writers take the write lock at BEGIN: two that read first would deadlock on upgrading
+    begin_write: ClassVar[str] = "BEGIN IMMEDIATE"
+    json_object_agg: ClassVar[str] = "json_group_object"
+    json_array_agg: ClassVar[str] = "json_group_array"
+    exact_json_doubles: ClassVar[bool] = False
+    update_returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35, 0)
     adopts_seed_schema: ClassVar[bool] = True
     table_exists_sql: ClassVar[str] = (
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = :name"
@@ -115,6 +121,7 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
             raise BackendUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self.statements.add(3)
         self.server = f"SQLite {sqlite3.sqlite_version}"
+        self.driver = "sqlite3 (Python standard library)"
         self._conn = conn
         self._lock = threading.RLock()
         return SQLiteDialect()
@@ -123,9 +130,6 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
     def _checkout(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             yield self._conn
-
-    def _begin(self, session: Session, *, write: bool) -> None:
-        session.control("BEGIN IMMEDIATE" if write else "BEGIN")
 
     def _migration_lock(self, session: Session) -> AbstractContextManager[None]:
         # Each migration runs in its own BEGIN IMMEDIATE transaction, which is the lock.

@@ -1,8 +1,8 @@
 """The artifact store: model files in a local folder, written atomically and verified on read.
 
 A file is first written under `<root>/.staging/` (same file system, fsynced) while its size and
-sha256 are computed; the save's transaction then moves it to
-`<root>/models/<model-dir>/<version>/<file>` with an atomic rename. `<model-dir>` is a readable
+sha256 are computed, then renamed (atomically) to `<root>/models/<model-dir>/<token>-<file>`,
+a path unique to the save, before the save's row is committed. `<model-dir>` is a readable
 slug of the name plus a hash of it, so no name can escape the root, and names that differ only
 in case stay apart on case-insensitive file systems.
 """
@@ -131,15 +131,27 @@ class ArtifactStore:
                 writer.write(chunk)
         return Staged(path, writer.size, "sha256:" + writer.hash.hexdigest())
 
-    def relative_path(self, name: str, version: str, filename: str, token: str) -> str:
-        """Where a version's file lives, relative to the root (POSIX separators).
+    def relative_path(self, name: str, filename: str, token: str) -> str:
+        """Where a save's file lives, relative to the root (POSIX separators).
 
-        `token` is unique to one save: a save that fails and frees its version number, or a
-        model deleted and created again, can never touch another save's file.
+        `token` is unique to one save: a save that fails, or a model deleted and created
+        again, can never touch another save's file, and a save whose COMMIT answer was lost
+        is found by its path.
         """
         stem, dot, ext = filename.rpartition(".")
         safe = f"{_slug(stem, 80)}.{_slug(ext, 16)}" if dot and stem else _slug(filename, 100)
-        return str(PurePosixPath(MODELS, model_dir(name), version, f"{token}-{safe}"))
+        return str(PurePosixPath(MODELS, model_dir(name), f"{token}-{safe}"))
+
+    def place(self, staged: Staged, name: str, filename: str) -> str:
+        """Moves a staged file to a path of its own under models/; returns that path. The
+        staged file is removed if this fails."""
+        rel = self.relative_path(name, filename, secrets.token_hex(8))
+        try:
+            self.move(staged.path, rel)
+        except BaseException:
+            staged.path.unlink(missing_ok=True)
+            raise
+        return rel
 
     def absolute(self, storage_path: str) -> Path:
         """The file behind a storage path; refuses paths that leave the root."""
@@ -239,28 +251,3 @@ class ArtifactStore:
                 parent.rmdir()
             except OSError:
                 break
-
-
-class Placer:
-    """The `place_file` callback of one save: moves the staged file to the version's path.
-
-    Called again after a deadlock retry, it moves the file from where it last put it.
-    `discard()` deletes the file wherever it is (the save failed).
-    """
-
-    def __init__(self, store: ArtifactStore, staged: Staged, name: str, filename: str) -> None:
-        self.store, self.name, self.filename = store, name, filename
-        self.current = staged.path
-        self.token = secrets.token_hex(6)
-
-    def __call__(self, version: str) -> str:
-        rel = self.store.relative_path(self.name, version, self.filename, self.token)
-        self.current = self.store.move(self.current, rel)
-        return rel
-
-    def discard(self) -> None:
-        """Deletes the file wherever it is, and the version and model folders it leaves empty."""
-        if self.current.parent.name == ".staging":
-            self.current.unlink(missing_ok=True)
-        else:
-            self.store.remove_file(self.current)

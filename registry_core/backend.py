@@ -9,7 +9,7 @@ another store and register it under the `registry_core.backends` entry-point gro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 
 from registry_core.migrator import MigrationStatus
@@ -20,11 +20,6 @@ from registry_core.records import (
     RegistryStats,
     VersionFile,
 )
-
-#: called inside the saving transaction with the new version number; returns the storage path.
-#: If it raises, the transaction rolls back. It may be called again (with the same or another
-#: number) when a deadlock makes the backend retry the transaction.
-PlaceFile = Callable[[str], str]
 
 
 class MetadataBackend(ABC):
@@ -94,12 +89,15 @@ class MetadataBackend(ABC):
         tags: Mapping[str, str | None],
         file_size_bytes: int,
         checksum: str,
-        place_file: PlaceFile,
+        storage_path: str,
         metrics: Mapping[str, float] | None = None,
         parents: Sequence[tuple[str, str]] = (),
     ) -> ModelVersion:
         """Creates the model if needed and its next version with tags, metrics and lineage
-        edges to `parents` (existing (name, version) pairs), in one transaction."""
+        edges to `parents` (existing (name, version) pairs), all or nothing. `storage_path`
+        names the version's file, already in the artifact store and unique to this save (so a
+        save whose COMMIT answer was lost is found by it). Raises OutcomeUnknownError when the
+        outcome cannot be found out, any other error when nothing was recorded."""
 
     @abstractmethod
     def get_version(

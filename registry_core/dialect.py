@@ -76,6 +76,18 @@ class Dialect:
     int_cast_type: ClassVar[str] = "INTEGER"
     #: whether DDL joins the surrounding transaction (False: MySQL commits it implicitly)
     transactional_ddl: ClassVar[bool] = True
+    #: how a write transaction and a read transaction (several statements, one snapshot)
+    #: start; connections are in autocommit mode, so a read of one statement needs neither
+    begin_write: ClassVar[str] = "BEGIN"
+    begin_read: ClassVar[str] = "BEGIN"
+    #: JSON aggregates that bring a version's tags, metrics and aliases with its row
+    json_object_agg: ClassVar[str] = "json_object_agg"
+    json_array_agg: ClassVar[str] = "json_agg"
+    #: whether the server writes doubles into JSON exactly (else metrics come as columns
+    #: from a second statement: SQLite writes 15 significant digits)
+    exact_json_doubles: ClassVar[bool] = True
+    #: data-modifying WITH clauses (PostgreSQL): a save is then one statement
+    writable_ctes: ClassVar[bool] = False
     #: whether a COMMIT that raised surely did not commit (SQLite: a local file, no answer to
     #: lose); False: a lost connection at COMMIT leaves the outcome to be found out
     commit_outcome_known: ClassVar[bool] = False
@@ -136,6 +148,22 @@ class Dialect:
         sets = ", ".join(f"{c} = excluded.{c}" for c in update)
         keys = ", ".join(conflict)
         return f"{insert_statement(table, columns)} ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+
+    #: UPDATE ... RETURNING (PostgreSQL; SQLite from 3.35)
+    update_returning: ClassVar[bool] = True
+
+    def bump_counter(self, table: str, counter: str, key: str, touch: str) -> str:
+        """UPDATE adding 1 to `counter` of the row whose `key` is :key, setting `touch` to
+        :now, that hands the new value back (`counter_value` reads it)."""
+        sql = f"UPDATE {table} SET {counter} = {counter} + 1, {touch} = :now WHERE {key} = :key"
+        return f"{sql} RETURNING {counter}" if self.update_returning else sql
+
+    def counter_value(self, cursor: Any) -> tuple[bool, int | None]:
+        """After `bump_counter`: (a row matched, its new value if the cursor has it)."""
+        if self.update_returning:
+            row = cursor.fetchone()
+            return (True, int(row[0])) if row else (False, None)
+        return bool(cursor.rowcount), None
 
     def returning_id(self, insert_sql: str) -> str:
         """The INSERT as sent when the new row's id is wanted."""

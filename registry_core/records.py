@@ -64,6 +64,8 @@ class DatabaseStats:
     size_bytes: int
     row_counts: dict[str, int]
     location: str
+    #: the driver and its implementation ("psycopg 3.3.9 (libpq 17.0, binary)", ...)
+    driver: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
@@ -74,4 +76,5 @@ class DatabaseStats:
             "size_bytes": self.size_bytes,
             "row_counts": dict(self.row_counts),
             "location": self.location,
+            "driver": self.driver,
         }

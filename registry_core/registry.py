@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from registry_core import validate
-from registry_core.artifacts import ArtifactStore, Placer, Staged
+from registry_core.artifacts import ArtifactStore, Staged
 from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import OutcomeUnknownError, SchemaOutOfDateError
@@ -121,7 +121,9 @@ class ModelRegistry:
         return self._record(self.artifacts.stage_file(path), Path(path).name, extras)
 
     def _record(self, staged: Staged, filename: str, x: _Extras) -> ModelVersion:
-        placer = Placer(self.artifacts, staged, x.name, filename)
+        # The file goes to its own path first (unique to this save), then the row commits:
+        # a version never points at a file that is not there.
+        storage_path = self.artifacts.place(staged, x.name, filename)
         try:
             return self.backend.create_version(
                 x.name,
@@ -129,17 +131,17 @@ class ModelRegistry:
                 tags=x.tags,
                 file_size_bytes=staged.size,
                 checksum=staged.checksum,
-                place_file=placer,
+                storage_path=storage_path,
                 metrics=x.metrics,
                 parents=x.parents,
             )
         except OutcomeUnknownError:
             # The version may be committed: its file stays (an orphan is repairable, a version
             # without its file is lost data); `registry-core fsck` tells which it is.
-            log.warning("save of %r: outcome unknown, keeping its file %s", x.name, placer.current)
+            log.warning("save of %r: outcome unknown, keeping its file %s", x.name, storage_path)
             raise
         except BaseException:
-            placer.discard()
+            self.artifacts.remove(storage_path)
             raise
 
     # -- loading ---------------------------------------------------------------------

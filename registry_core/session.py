@@ -21,24 +21,10 @@ from registry_core.urls import scrub
 #: where warnings the database server sends about our statements are logged (WARNING)
 server_log = logging.getLogger("registry_core.server")
 
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 
 def utc_now() -> str:
     """The current time as fixed-width ISO-8601 UTC text, e.g. 2026-11-26T06:18:17.123456Z."""
-    return datetime.now(timezone.utc).strftime(_TS_FORMAT)
-
-
-def parse_timestamp(text: Any) -> datetime:
-    """A stored timestamp as an aware UTC datetime (also reads the seed's `datetime('now')`)."""
-    if isinstance(text, datetime):
-        return text if text.tzinfo else text.replace(tzinfo=timezone.utc)
-    value = str(text)
-    try:
-        return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=timezone.utc)
-    except ValueError:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class StatementCounter:
@@ -167,6 +153,11 @@ class Session:
         self._check(cur)
         return rows if not rows or type(rows[0]) is tuple else [tuple(r) for r in rows]
 
+    def committing(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Runs a write of one statement that commits by itself (autocommit): its first row.
+        Where a transaction ends in `commit()`, such a write ends here."""
+        return self.one(sql, params)
+
     def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""
         rows = self.all(sql, params)
@@ -208,12 +199,12 @@ class Session:
         self._last = (sql, ())
         self._check(cur)
 
+    def begin(self, *, write: bool) -> None:
+        """Starts a transaction (connections are in autocommit mode between transactions)."""
+        self.control(self.dialect.begin_write if write else self.dialect.begin_read)
+
     def commit(self) -> None:
-        self._counter.add()
-        with self._waiting():
-            self.conn.commit()
+        self.control("COMMIT")
 
     def rollback(self) -> None:
-        self._counter.add()
-        with self._waiting():
-            self.conn.rollback()
+        self.control("ROLLBACK")

@@ -56,72 +56,62 @@ class Queries:
         self.delete_model = "DELETE FROM mr_models WHERE name = :name"
 
         # -- saving a version: bounded statements whatever the tag or version count ----
-        self.create_model_if_absent = d.insert_if_absent(
-            "mr_models", ["name", "description", "created_at", "updated_at"], ["name"]
+        # The counter UPDATE takes the model's row lock: concurrent savers of one model queue
+        # there, so each gets its own number; numbers are never reused.
+        self.bump_counter = d.bump_counter("mr_models", "last_version", "name", "updated_at")
+        self.read_counter = "SELECT last_version FROM mr_models WHERE name = :key"
+        self.create_model = d.returning_id(
+            "INSERT INTO mr_models (name, description, created_at, updated_at, last_version) "
+            "VALUES (:name, :description, :now, :now, 1)"
         )
-        # Row lock on the model: concurrent savers of one model queue here, so the counter
-        # read next is theirs alone until commit. Numbers are never reused.
-        self.bump_version_counter = (
-            "UPDATE mr_models SET last_version = last_version + 1, updated_at = :now "
-            "WHERE name = :name"
-        )
-        self.read_version_counter = "SELECT id, last_version FROM mr_models WHERE name = :name"
         self.insert_version = d.returning_id(
             "INSERT INTO mr_model_versions (model_id, version, description, storage_path, "
-            "file_size_bytes, checksum, created_at) VALUES (:model_id, :version, "
-            ":description, :storage_path, :file_size_bytes, :checksum, :created_at)"
+            "file_size_bytes, checksum, created_at) SELECT id, :version, :description, "
+            ":storage_path, :file_size_bytes, :checksum, :now FROM mr_models WHERE name = :name"
         )
-
-        # -- reading versions ------------------------------------------------------------
-        self.get_version = (
+        self.version_by_path = (  # a save whose COMMIT answer was lost, told by its own path
+            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
+            "WHERE m.name = :name AND mv.storage_path = :storage_path"
+        )
+        # -- reading versions: each read is one statement that brings every version's tags,
+        # metrics and aliases as JSON aggregates (rows.py builds the records) -------------
+        full = f"{VERSION_COLUMNS}, {self._attribute_columns(d)}"
+        self.version_row = (  # without attributes, for the writes that need the version's id
             f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
             "WHERE m.name = :name AND mv.version = :version"
         )
+        self.get_version = (
+            f"SELECT {full} {_VERSION_FROM} WHERE m.name = :name AND mv.version = :version"
+        )
         self.get_latest_version = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE m.name = :name "
-            "ORDER BY mv.id DESC LIMIT 1"
+            f"SELECT {full} {_VERSION_FROM} WHERE m.name = :name ORDER BY mv.id DESC LIMIT 1"
         )
         self.get_version_by_alias = (
-            f"SELECT {VERSION_COLUMNS} FROM mr_models m "
+            f"SELECT {full} FROM mr_models m "
             "JOIN mr_model_aliases a ON a.model_id = m.id "
             "JOIN mr_model_versions mv ON mv.id = a.model_version_id "
             "WHERE m.name = :name AND a.alias = :alias"
         )
         self.list_versions = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE m.name = :name "
-            f"ORDER BY {version_order}"
+            f"SELECT {full} {_VERSION_FROM} WHERE m.name = :name ORDER BY {version_order}"
         )
-        self.latest_versions = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} {_LATEST_JOIN} ORDER BY m.name"
-        )
+        self.latest_versions = f"SELECT {full} {_VERSION_FROM} {_LATEST_JOIN} ORDER BY m.name"
         tagged_key = "SELECT mt.model_version_id FROM mr_model_tags mt WHERE mt.tag_key = :key"
         tagged_value = f"{tagged_key} AND mt.tag_value = :value"
         find = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} WHERE mv.id IN ({{tagged}}) "
+            f"SELECT {full} {_VERSION_FROM} WHERE mv.id IN ({{tagged}}) "
             f"ORDER BY m.name, {version_order}"
         )
         self.find_by_tag_key = find.format(tagged=tagged_key)
         self.find_by_tag_value = find.format(tagged=tagged_value)
         best = (
-            f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
-            "JOIN mr_model_metrics x ON x.model_version_id = mv.id "
-            "WHERE m.name = :name AND x.metric_name = :metric "
-            "ORDER BY x.metric_value {order}, mv.id DESC LIMIT 1"
+            f"SELECT {full} {_VERSION_FROM} "
+            "JOIN mr_model_metrics b ON b.model_version_id = mv.id "
+            "WHERE m.name = :name AND b.metric_name = :metric "
+            "ORDER BY b.metric_value {order}, mv.id DESC LIMIT 1"
         )
         self.best_version_highest = best.format(order="DESC")
         self.best_version_lowest = best.format(order="ASC")
-
-        # -- tags, metrics and aliases of a set of versions, in one statement ----------------
-        ids_of_model = (
-            "SELECT mv.id FROM mr_model_versions mv JOIN mr_models m ON m.id = mv.model_id "
-            "WHERE m.name = :name"
-        )
-        ids_of_latest = "SELECT MAX(id) FROM mr_model_versions GROUP BY model_id"
-        self.attributes_of_version = self.attributes(":version_id")
-        self.attributes_of_model = self.attributes(ids_of_model)
-        self.attributes_of_latest = self.attributes(ids_of_latest)
-        self.attributes_of_tag_key = self.attributes(tagged_key)
-        self.attributes_of_tag_value = self.attributes(tagged_value)
 
         # -- tags ---------------------------------------------------------------------------
         self.upsert_tag = d.upsert(
@@ -139,8 +129,8 @@ class Queries:
             "INSERT INTO mr_model_lineage (child_version_id, parent_version_id) "
             f"SELECT :child_id, mv.id {_VERSION_FROM} WHERE mv.id <> :child_id AND ("
         )
-        self.ancestors = self._lineage(near="child_version_id", far="parent_version_id")
-        self.descendants = self._lineage(near="parent_version_id", far="child_version_id")
+        self.ancestors = self._lineage(d, near="child_version_id", far="parent_version_id")
+        self.descendants = self._lineage(d, near="parent_version_id", far="child_version_id")
 
         # -- aliases -----------------------------------------------------------------------
         # Moving an alias is this one statement: it creates or repoints the row atomically.
@@ -172,42 +162,81 @@ class Queries:
             "FROM mr_models m LEFT JOIN mr_model_versions mv ON m.id = mv.model_id"
         )
 
-    def attributes(self, version_ids: str) -> str:
-        """Rows (kind, version id, key, text value, number) of the versions `version_ids`
-        selects: kind 't' tags, 'm' metrics, 'a' aliases (those the schema level has)."""
-        branches = [
-            "SELECT 't', t.model_version_id, t.tag_key, t.tag_value, NULL "
-            f"FROM mr_model_tags t WHERE t.model_version_id IN ({version_ids})"
-        ]
-        if self.level >= METRICS:
-            branches.append(
-                "SELECT 'm', x.model_version_id, x.metric_name, NULL, x.metric_value "
-                f"FROM mr_model_metrics x WHERE x.model_version_id IN ({version_ids})"
+    def _attribute_columns(self, d: Dialect) -> str:
+        """Three columns after VERSION_COLUMNS: the version's tags and metrics as JSON
+        objects and its aliases as a JSON array (NULL where there are none, or where the
+        schema level lacks the table; metrics also NULL where the dialect's JSON is not exact
+        for doubles: `metrics_of_ids` reads those)."""
+        tags = (
+            f"(SELECT {d.json_object_agg}(t.tag_key, t.tag_value) FROM mr_model_tags t "
+            "WHERE t.model_version_id = mv.id)"
+        )
+        metrics = "NULL"
+        if self.level >= METRICS and d.exact_json_doubles:
+            metrics = (
+                f"(SELECT {d.json_object_agg}(x.metric_name, x.metric_value) "
+                "FROM mr_model_metrics x WHERE x.model_version_id = mv.id)"
             )
+        aliases = "NULL"
         if self.level >= ALIASES:
-            branches.append(
-                "SELECT 'a', a.model_version_id, a.alias, NULL, NULL "
-                f"FROM mr_model_aliases a WHERE a.model_version_id IN ({version_ids})"
+            aliases = (
+                f"(SELECT {d.json_array_agg}(a.alias) FROM mr_model_aliases a "
+                "WHERE a.model_version_id = mv.id)"
             )
-        return " UNION ALL ".join(branches)
+        return f"{tags}, {metrics}, {aliases}"
 
-    def attributes_of_ids(self, count: int) -> str:
-        """attributes() of `count` versions given as parameters :i0, :i1, ..."""
-        return self.attributes(", ".join(f":i{i}" for i in range(count)))
+    def metrics_of_ids(self, count: int) -> str:
+        """(version id, name, value) of the metrics of `count` versions :i0, :i1, ..."""
+        ids = ", ".join(f":i{i}" for i in range(count))
+        return (
+            "SELECT model_version_id, metric_name, metric_value FROM mr_model_metrics "
+            f"WHERE model_version_id IN ({ids})"
+        )
 
-    def _lineage(self, *, near: str, far: str) -> str:
+    def _lineage(self, d: Dialect, *, near: str, far: str) -> str:
         # UNION (not UNION ALL) keeps diamond-shaped histories from multiplying rows.
+        start = (
+            "SELECT mv.id FROM mr_model_versions mv JOIN mr_models m ON m.id = mv.model_id "
+            "WHERE m.name = :name AND mv.version = :version"
+        )
         return (
             "WITH RECURSIVE chain (version_id, depth) AS ("
-            f"SELECT l.{far}, 1 FROM mr_model_lineage l WHERE l.{near} = :start_id "
+            f"SELECT l.{far}, 1 FROM mr_model_lineage l WHERE l.{near} = ({start}) "
             f"UNION SELECT l.{far}, c.depth + 1 FROM mr_model_lineage l "
             f"JOIN chain c ON l.{near} = c.version_id WHERE c.depth < {LINEAGE_MAX_DEPTH}) "
-            f"SELECT {VERSION_COLUMNS}, d.depth FROM "
+            f"SELECT {VERSION_COLUMNS}, {self._attribute_columns(d)}, d.depth FROM "
             "(SELECT version_id, MIN(depth) AS depth FROM chain GROUP BY version_id) d "
             "JOIN mr_model_versions mv ON mv.id = d.version_id "
             "JOIN mr_models m ON m.id = mv.model_id "
             f"ORDER BY d.depth, m.name, {self._version_order}"
         )
+
+    def save_in_one_statement(self, tags: int, metrics: int) -> str:
+        """A whole save as one statement, for dialects with data-modifying WITH clauses: the
+        counter bumped under the model's row lock, the version row, `tags` tags (:a0, :b0...)
+        and `metrics` metrics (:c0, :e0...). Returns (id, version) of the new row, or nothing
+        when the model does not exist yet."""
+        steps = [
+            "c AS (UPDATE mr_models SET last_version = last_version + 1, updated_at = :now "
+            "WHERE name = :name RETURNING id, last_version)",
+            "v AS (INSERT INTO mr_model_versions (model_id, version, description, storage_path, "
+            "file_size_bytes, checksum, created_at) SELECT id, CAST(last_version AS TEXT), "
+            ":description, :storage_path, :file_size_bytes, :checksum, :now FROM c "
+            "RETURNING id, version)",
+        ]
+        if tags:
+            rows = ", ".join(f"(:a{i}, :b{i})" for i in range(tags))
+            steps.append(
+                "t AS (INSERT INTO mr_model_tags (model_version_id, tag_key, tag_value) "
+                f"SELECT v.id, x.k, x.val FROM v, (VALUES {rows}) AS x (k, val))"
+            )
+        if metrics:
+            rows = ", ".join(f"(:c{i}, :e{i})" for i in range(metrics))
+            steps.append(
+                "x AS (INSERT INTO mr_model_metrics (model_version_id, metric_name, "
+                f"metric_value) SELECT v.id, y.k, y.val FROM v, (VALUES {rows}) AS y (k, val))"
+            )
+        return f"WITH {', '.join(steps)} SELECT id, version FROM v"
 
     @staticmethod
     def insert_rows(table: str, columns: tuple[str, str], count: int) -> str:

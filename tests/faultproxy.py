@@ -25,6 +25,7 @@ class _Link:
         self.client, self.server = client, server
         self.closed = False
         self.frozen = False  # nothing more goes back to the client
+        self.answered = True  # the server spoke last: the client's next send is a new turn
 
     def close(self) -> None:
         self.closed = True
@@ -45,6 +46,9 @@ class FaultProxy:
         #: forwarding it), once; None when not armed
         self.cut_next: str | None = None
         self.cuts = 0
+        #: round trips: times a client sent after the server had last spoken (requests the
+        #: driver sends without waiting for an answer in between count once)
+        self.round_trips = 0
         self._links: list[_Link] = []
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -127,6 +131,11 @@ class FaultProxy:
                     time.sleep(0.3)  # the server acts on it; its answer goes nowhere
                 link.close()
                 return
+            if upstream and link.answered:
+                link.answered = False
+                self.round_trips += 1
+            elif not upstream:
+                link.answered = True
             if link.frozen:
                 continue  # the answer to a cut statement: lost
             try:

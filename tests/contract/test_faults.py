@@ -9,7 +9,7 @@ did not commit, which `Dialect.commit_outcome_known` records).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -45,18 +45,30 @@ def reg(db_url: str, proxy: FaultProxy, tmp_path: Path) -> Iterator[ModelRegistr
         yield r
 
 
-def _arm_at_commit(monkeypatch: pytest.MonkeyPatch, proxy: FaultProxy, when: str) -> None:
-    """The next COMMIT sent is cut by the proxy (`when`: "after" or "before" forwarding)."""
-    original = Session.commit
-    armed = [True]
+def _arm_at_commit(
+    monkeypatch: pytest.MonkeyPatch,
+    proxy: FaultProxy,
+    when: str,
+    times: int = 1,
+    then: Callable[[], None] = lambda: None,
+) -> None:
+    """The next `times` COMMITs sent are cut by the proxy (`when`: "after" or "before"
+    forwarding), and `then` runs: a transaction's COMMIT, or a write of one statement that
+    commits by itself (PostgreSQL saves in one statement)."""
+    left = [times]
 
-    def commit(self: Session) -> None:
-        if armed[0]:
-            armed[0] = False
-            proxy.arm(when)
-        original(self)
+    def arming(original: Any) -> Any:
+        def method(self: Session, *args: Any) -> Any:
+            if left[0] > 0:
+                left[0] -= 1
+                proxy.arm(when)
+                then()
+            return original(self, *args)
 
-    monkeypatch.setattr(Session, "commit", commit)
+        return method
+
+    monkeypatch.setattr(Session, "commit", arming(Session.commit))
+    monkeypatch.setattr(Session, "committing", arming(Session.committing))
 
 
 def _files(reg: ModelRegistry) -> list[Path]:
@@ -77,14 +89,26 @@ def test_lost_commit_answer_after_the_server_committed_returns_the_version(
     assert reg.save_model(3, "m").version == "3"
 
 
-def test_lost_commit_that_never_reached_the_server_removes_the_file(
+def test_lost_commit_that_never_reached_the_server_is_saved_again(
+    reg: ModelRegistry, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg.save_model("one", "m")
+    _arm_at_commit(monkeypatch, proxy, "before")
+    v = reg.save_model({"w": 2}, "m")  # nothing committed: run again on a new connection
+    assert proxy.cuts == 1 and v.version == "2"
+    assert reg.load_model("m") == {"w": 2}
+    assert reg.verify(grace=0).ok  # one file per version, nothing left over
+
+
+def test_lost_commit_that_never_reached_the_server_twice_removes_the_file(
     reg: ModelRegistry, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reg.save_model("one", "m")
     before = _files(reg)
-    _arm_at_commit(monkeypatch, proxy, "before")
+    _arm_at_commit(monkeypatch, proxy, "before", times=2)
     with pytest.raises(BackendUnavailableError, match="not recorded") as info:
         reg.save_model({"w": 2}, "m")
+    assert proxy.cuts == 2
     assert not isinstance(info.value, OutcomeUnknownError)
     assert _files(reg) == before  # nothing of the failed save stays
     assert [x.version for x in reg.list_versions("m")] == ["1"]
@@ -95,26 +119,21 @@ def test_lost_commit_that_never_reached_the_server_removes_the_file(
 def test_lost_commit_with_the_server_out_of_reach_keeps_the_file(
     reg: ModelRegistry, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, when: str
 ) -> None:
-    original = Session.commit
-
-    def commit(self: Session) -> None:
-        proxy.arm(when)
-        proxy.set_mode(REFUSE)  # and nothing can ask the server afterwards
-        monkeypatch.setattr(Session, "commit", original)
-        original(self)
-
-    monkeypatch.setattr(Session, "commit", commit)
+    reg.save_model(0, "m")
+    before = set(_files(reg))
+    # and nothing can ask the server afterwards
+    _arm_at_commit(monkeypatch, proxy, when, then=lambda: proxy.set_mode(REFUSE))
     t0 = time.monotonic()
     with pytest.raises(OutcomeUnknownError, match=r"may or may not|could not be asked"):
         reg.save_model({"w": 1}, "m")
     assert time.monotonic() - t0 < 10 * CALL_TIMEOUT
-    (kept,) = [p for p in _files(reg) if "models" in p.parts]
+    (kept,) = set(_files(reg)) - before
     proxy.set_mode(PASS)
     if when == "after":  # it did commit: the version has its file
-        assert reg.load_model("m", 1) == {"w": 1}
+        assert reg.load_model("m", 2) == {"w": 1}
         assert reg.verify().ok
     else:  # it did not: the kept file is an orphan, which fsck removes
-        assert reg.list_models() == []
+        assert [v.version for v in reg.list_versions("m")] == ["1"]
         assert reg.verify(grace=0).orphans[0].path.endswith(kept.name)
         assert reg.verify(grace=0, repair=True).removed
         assert not kept.exists() and reg.verify(grace=0).ok
@@ -155,8 +174,8 @@ def test_connection_cut_in_the_middle_of_a_save_is_unavailable_and_saves_nothing
         return original(self, sql, params)
 
     monkeypatch.setattr(Session, "execute", execute)
-    with pytest.raises(BackendUnavailableError):
-        reg.save_model(1, "m", tags={"a": "b"})
+    with pytest.raises(BackendUnavailableError):  # parents: a transaction on every engine
+        reg.save_model(1, "m", tags={"a": "b"}, parents=[("m", 1)])
     monkeypatch.setattr(Session, "execute", original)
     assert _files(reg) == before
     assert [v.version for v in reg.list_versions("m")] == ["1"]

@@ -7,6 +7,7 @@ import dataclasses
 import multiprocessing
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def _save(b: SQLMetadataBackend, name: str, **extra: object) -> str:
         tags={"k": "v"},
         file_size_bytes=3,
         checksum="sha256:00",
-        place_file=lambda v: f"models/{name}/{v}",
+        storage_path=f"models/{name}/{uuid.uuid4().hex}",
         **extra,  # type: ignore[arg-type]
     ).version
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -103,23 +104,28 @@ def _create(backend: Any, **kwargs: Any) -> str:
         "tags": {},
         "file_size_bytes": 1,
         "checksum": "sha256:00",
-        "place_file": lambda v: f"p/{v}",
+        "storage_path": f"models/m/{uuid.uuid4().hex}",
     }
     return str(backend.create_version("m", **{**args, **kwargs}).version)
 
 
-def test_a_failed_save_leaves_nothing(registry: ModelRegistry) -> None:
+def test_a_failed_save_leaves_nothing(
+    registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     staging = registry.artifacts.root / ".staging"
     with pytest.raises(InvalidInputError, match="pickled"):
         registry.save_model(lambda x: x, "m")
     assert registry.list_models() == []
 
-    def fail(version: str) -> str:
+    def fail(current: Path, storage_path: str) -> Path:
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
-        _create(registry.backend, tags={"a": "b"}, place_file=fail)
+    with monkeypatch.context() as m:
+        m.setattr(registry.artifacts, "move", fail)
+        with pytest.raises(OSError, match="disk full"):
+            registry.save_model(1, "m", tags={"a": "b"})
     assert registry.list_models() == []
+    assert list(staging.iterdir()) == []
     assert registry.save_model(0, "m", tags={"a": "b"}).version == "1"
     assert list(staging.iterdir()) == []
 

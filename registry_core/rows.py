@@ -1,0 +1,77 @@
+"""Database rows into the frozen records the API returns, with as little work per row as the
+records allow: each version row carries its tags, metrics and aliases as JSON aggregates
+(`Queries._attribute_columns`), which psycopg hands over already decoded and the other drivers
+as text.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from registry_core.records import Model, ModelVersion
+
+UTC = timezone.utc
+_loads = json.loads
+_fromisoformat = datetime.fromisoformat
+#: the positions of VERSION_COLUMNS + attribute columns in a version row
+ID, TAGS, METRICS, ALIASES = 7, 9, 10, 11
+
+
+if sys.version_info >= (3, 11):
+
+    def timestamp(text: Any) -> datetime:
+        """A stored timestamp ("2026-11-26T06:18:17.123456Z", or the seed's naive
+        "2025-01-02 00:00:00") as an aware UTC datetime."""
+        if isinstance(text, datetime):
+            return text if text.tzinfo else text.replace(tzinfo=UTC)
+        value = _fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+else:  # Python 3.10's fromisoformat does not read "Z"
+
+    def timestamp(text: Any) -> datetime:
+        """A stored timestamp as an aware UTC datetime."""
+        if isinstance(text, datetime):
+            return text if text.tzinfo else text.replace(tzinfo=UTC)
+        value = _fromisoformat(text[:-1] if text.endswith("Z") else text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _decoded(value: Any) -> Any:
+    return _loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def model(row: tuple[Any, ...]) -> Model:
+    """A model row (MODEL_COLUMNS)."""
+    return Model(row[0], row[1], timestamp(row[2]), timestamp(row[3]))
+
+
+def version(
+    row: tuple[Any, ...], metrics: Mapping[int, dict[str, float]] | None = None
+) -> ModelVersion:
+    """A version row (VERSION_COLUMNS and the attribute columns). `metrics`, by version id,
+    replaces the metrics column where the dialect's JSON is not exact for doubles."""
+    tags = _decoded(row[TAGS])
+    aliases = _decoded(row[ALIASES])
+    if metrics is None:
+        found = _decoded(row[METRICS])
+        measured = {k: float(found[k]) for k in sorted(found)} if found else {}
+    else:
+        exact = metrics.get(row[ID])
+        measured = {k: exact[k] for k in sorted(exact)} if exact else {}
+    return ModelVersion(
+        row[0],
+        str(row[1]),
+        row[2],
+        row[3],
+        int(row[4] or 0),
+        timestamp(row[5]),
+        {k: tags[k] for k in sorted(tags)} if tags else {},
+        row[6],
+        measured,
+        tuple(sorted(aliases)) if aliases else (),
+    )
