@@ -20,6 +20,7 @@ in 9.x: the migration lock's name is computed in Python).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -40,6 +41,20 @@ SQL_MODE = (
     "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 )
 MIGRATION_LOCK_WAIT = 600  # seconds
+
+
+@functools.cache
+def _cursor_classes() -> tuple[Any, Any, Any]:
+    """(pure cursor, C connection or None, C cursor or None), imported once: a C extension
+    that cannot load would otherwise be tried again on every cursor."""
+    from mysql.connector.cursor import MySQLCursor
+
+    try:
+        from mysql.connector.connection_cext import CMySQLConnection
+        from mysql.connector.cursor_cext import CMySQLCursor
+    except ImportError:  # not built for this platform, or its OpenSSL cannot load
+        return MySQLCursor, None, None
+    return MySQLCursor, CMySQLConnection, CMySQLCursor
 
 
 def migration_lock_name(database: str) -> str:
@@ -179,14 +194,10 @@ class MySQLDialect(Dialect):
     def new_cursor(self, conn: Any) -> Any:
         # Not conn.cursor(): that pings the server first (COM_PING, a round trip, and on a
         # hung server a wait of its own) every time. The cursor classes take the connection.
-        from mysql.connector.cursor import MySQLCursor
-
-        try:
-            from mysql.connector.connection_cext import CMySQLConnection
-            from mysql.connector.cursor_cext import CMySQLCursor
-        except ImportError:  # the C extension is not built for this platform
-            return MySQLCursor(conn)
-        return CMySQLCursor(conn) if isinstance(conn, CMySQLConnection) else MySQLCursor(conn)
+        pure, cext, cext_cursor = _cursor_classes()
+        if cext is not None and isinstance(conn, cext):
+            return cext_cursor(conn)
+        return pure(conn)
 
     def server_warnings(self, conn: Any, cursor: Any) -> list[tuple[Any, ...]]:
         # The OK/EOF packet carries the count, so this costs a round trip only when a

@@ -69,6 +69,9 @@ class TimedOut(Exception):
     interrupted wait) is the `__cause__`."""
 
 
+#: the attribute of a driver connection that keeps its cursor
+_CURSOR = "_registry_core_cursor"
+
 #: arms a deadline around one wait on the server (`registry_core.watchdog`), or None
 GuardFactory = Callable[[Any], AbstractContextManager[Any]]
 
@@ -94,6 +97,7 @@ class Session:
         self.completed = 0
         self._last: tuple[str, tuple[Any, ...]] = ("", ())
         self._cur: Any = None
+        self._own = False
 
     @contextmanager
     def _waiting(self) -> Iterator[None]:
@@ -111,15 +115,24 @@ class Session:
 
     @property
     def cursor(self) -> Any:
-        """The one cursor of this unit of work, made on first use (`Dialect.new_cursor`)."""
+        """The connection's cursor, made once per connection where the driver lets us keep
+        it on the connection (a cursor is cheap in C, not in mysql-connector's pure Python),
+        else once per unit of work (`Dialect.new_cursor`)."""
         if self._cur is None:
-            self._cur = self.dialect.new_cursor(self.conn)
+            cur = getattr(self.conn, _CURSOR, None)
+            if cur is None:
+                cur = self.dialect.new_cursor(self.conn)
+                try:
+                    setattr(self.conn, _CURSOR, cur)
+                except AttributeError:  # sqlite3.Connection takes no attributes
+                    self._own = True
+            self._cur = cur
         return self._cur
 
     def close(self) -> None:
-        """Closes the cursor (the connection stays open)."""
+        """Closes a cursor made for this unit of work (the connection stays open)."""
         cur, self._cur = self._cur, None
-        if cur is not None:
+        if cur is not None and self._own:
             with contextlib.suppress(Exception):  # a dead connection's cursor
                 cur.close()
 
