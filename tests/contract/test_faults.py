@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from faultproxy import HANG, PASS, REFUSE, FaultProxy
 
 import dbsources
 import registry_core
+from faultproxy import HANG, PASS, REFUSE, FaultProxy
 from registry_core import BackendUnavailableError, ModelRegistry, OutcomeUnknownError
 from registry_core.session import Session
 from registry_core.sqlbackend import SQLMetadataBackend

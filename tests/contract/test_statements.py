@@ -74,9 +74,7 @@ def _save(backend: SQLMetadataBackend, name: str, **kw: Any) -> Callable[[], Any
     return save
 
 
-def test_each_read_is_one_round_trip(
-    wired: tuple[ModelRegistry, Counter], engine: str
-) -> None:
+def test_each_read_is_one_round_trip(wired: tuple[ModelRegistry, Counter], engine: str) -> None:
     reg, count = wired
     for i in range(12):
         reg.save_model(i, "m", tags={"a": str(i), "b": "x"}, metrics={"score": i / 3})
