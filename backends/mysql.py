@@ -177,6 +177,9 @@ class MySQLDialect(Dialect):
         sets = ", ".join(f"{c} = VALUES({c})" for c in update)
         return f"{insert_statement(table, columns)} ON DUPLICATE KEY UPDATE {sets}"
 
+    def index_table(self, table: str) -> str:
+        return f" ON {table}"
+
     def type_names(self) -> dict[str, str]:
         return {
             "id_pk": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",

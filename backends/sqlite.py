@@ -44,6 +44,26 @@ class SQLiteDialect(Dialect):
         "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
     )
 
+    def like(self, expr: str, pattern: str) -> str:
+        # SQLite's LIKE ignores ASCII case; GLOB is case-sensitive (https://sqlite.org/lang_expr.html#like)
+        return f"{expr} GLOB {pattern}"
+
+    def like_pattern(self, pattern: str) -> str:
+        """The LIKE pattern as a GLOB: % -> *, _ -> ?, and GLOB's own *, ? and [ quoted in []."""
+        out = []
+        chars = iter(pattern)
+        for ch in chars:
+            if ch == "\\":
+                nxt = next(chars, "\\")
+                out.append({"*": "[*]", "?": "[?]", "[": "[[]"}.get(nxt, nxt))
+            elif ch == "%":
+                out.append("*")
+            elif ch == "_":
+                out.append("?")
+            else:
+                out.append({"*": "[*]", "?": "[?]", "[": "[[]"}.get(ch, ch))
+        return "".join(out)
+
     def type_names(self) -> dict[str, str]:
         # INTEGER PRIMARY KEY is the rowid; every other text type is plain TEXT, which
         # compares with the BINARY collation (byte-exact, code point order).

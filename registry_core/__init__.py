@@ -26,7 +26,7 @@ from registry_core.errors import (
 )
 from registry_core.fsck import VerifyReport
 from registry_core.migrator import MigrationStatus
-from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
+from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
 from registry_core.registry import ModelRegistry, connect
 
 __version__ = "0.1.0"
@@ -48,6 +48,7 @@ __all__ = [
     "MySQLMetadataBackend",
     "NotFoundError",
     "OutcomeUnknownError",
+    "Page",
     "PostgreSQLMetadataBackend",
     "RegistryError",
     "RegistryStats",

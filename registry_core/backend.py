@@ -11,15 +11,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
+from typing import Literal
 
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
     DatabaseStats,
     Model,
     ModelVersion,
+    Page,
     RegistryStats,
     VersionFile,
 )
+
+#: which way lineage() follows the edges
+Direction = Literal["ancestors", "descendants"]
 
 
 class MetadataBackend(ABC):
@@ -79,6 +84,43 @@ class MetadataBackend(ABC):
     def delete_model(self, name: str) -> list[str]:
         """Deletes the model, its versions and tags; returns the storage paths it held."""
 
+    @abstractmethod
+    def rename_model(self, name: str, new_name: str) -> Model:
+        """Renames a model (its versions, tags and aliases go with it); NotFoundError if
+        absent, AlreadyExistsError if `new_name` is taken."""
+
+    @abstractmethod
+    def set_model_tag(self, name: str, key: str, value: str | None) -> None:
+        """Creates or overwrites one tag of the model itself."""
+
+    @abstractmethod
+    def delete_model_tag(self, name: str, key: str) -> None:
+        """Removes one tag of the model; NotFoundError if the model or the tag is absent."""
+
+    # -- search ----------------------------------------------------------------------
+    @abstractmethod
+    def search_versions(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """One page of the versions matching `filter` (SPEC section 7), with their tags,
+        metrics and aliases; keyset pagination by `page_token`."""
+
+    @abstractmethod
+    def search_models(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[Model]:
+        """One page of the models matching `filter`, with their tags."""
+
     # -- versions ----------------------------------------------------------------------
     @abstractmethod
     def create_version(
@@ -113,10 +155,14 @@ class MetadataBackend(ABC):
 
     @abstractmethod
     def lineage(
-        self, name: str, version: str, *, direction: str = "ancestors"
+        self, name: str, version: str, *, direction: Direction = "ancestors"
     ) -> list[ModelVersion]:
         """Every version the given one derives from ("ancestors") or that derives from it
         ("descendants"), nearest first, in one recursive query."""
+
+    @abstractmethod
+    def update_version(self, name: str, version: str, *, description: str | None) -> ModelVersion:
+        """Sets a version's description (and the model's updated_at); NotFoundError if absent."""
 
     @abstractmethod
     def list_versions(self, name: str) -> list[ModelVersion]:

@@ -165,6 +165,26 @@ class Dialect:
             return (True, int(row[0])) if row else (False, None)
         return bool(cursor.rowcount), None
 
+    def like(self, expr: str, pattern: str) -> str:
+        """A case-sensitive LIKE of `expr` and the parameter `pattern` (made by like_pattern).
+        PostgreSQL's LIKE is case-sensitive on our COLLATE "C" columns, MySQL's on their
+        binary collations."""
+        return f"{expr} LIKE {pattern} ESCAPE '!'"
+
+    def like_pattern(self, pattern: str) -> str:
+        """A filter's LIKE pattern (% and _ wildcards; \\%, \\_ and \\\\ literal) for `like`."""
+        out = []
+        chars = iter(pattern)
+        for ch in chars:
+            if ch == "\\":
+                nxt = next(chars, "\\")
+                out.append("!" + nxt if nxt in "%_" else ("!!" if nxt == "!" else nxt))
+            elif ch == "!":
+                out.append("!!")
+            else:
+                out.append(ch)
+        return "".join(out)
+
     def returning_id(self, insert_sql: str) -> str:
         """The INSERT as sent when the new row's id is wanted."""
         return f"{insert_sql} RETURNING id" if self.supports_returning else insert_sql
@@ -175,16 +195,23 @@ class Dialect:
         raise NotImplementedError
 
     def expand(self, sql: str) -> str:
-        """A shared migration file with its `{{tokens}}` replaced by this dialect's SQL."""
+        """A shared migration file with its `{{tokens}}` replaced by this dialect's SQL;
+        `{{on:TABLE}}` after DROP INDEX names the table where the dialect needs it."""
         names = {"int": self.int_cast_type, **self.type_names()}
 
         def sub(m: re.Match[str]) -> str:
-            key = m.group(1)
-            if key not in names:
-                raise InvalidInputError(f"migration uses unknown token {{{{{key}}}}}")
+            key, arg = m.group(1), m.group(2)
+            if key == "on" and arg:
+                return self.index_table(arg)
+            if key not in names or arg:
+                raise InvalidInputError(f"migration uses unknown token {m.group(0)}")
             return names[key]
 
-        return re.sub(r"\{\{\s*([a-z_]+)\s*\}\}", sub, sql)
+        return re.sub(r"\{\{\s*([a-z_]+)(?::([a-z_]+))?\s*\}\}", sub, sql)
+
+    def index_table(self, table: str) -> str:
+        """What follows `DROP INDEX name`: MySQL names the table (" ON t"), others nothing."""
+        return ""
 
     # -- cursors and server warnings ------------------------------------------------------
     def new_cursor(self, conn: Any) -> Any:

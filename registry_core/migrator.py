@@ -442,6 +442,8 @@ class Migrator:
             return s.one(d.table_exists_sql, {"name": name}) is None
         if kind == "create index":
             return s.one(d.index_exists_sql, {"name": name}) is not None
+        if kind == "drop index":
+            return s.one(d.index_exists_sql, {"name": name}) is None
         return name.lower() in s.columns(table)  # add column
 
 
@@ -449,6 +451,7 @@ _STEPS = (
     ("create table", re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)()", re.I)),
     ("drop table", re.compile(r"DROP TABLE (?:IF EXISTS )?(\w+)()", re.I)),
     ("create index", re.compile(r"CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)", re.I)),
+    ("drop index", re.compile(r"DROP INDEX (\w+)(?: ON (\w+))?()", re.I)),
     ("add column", re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.I)),
 )
 
@@ -460,7 +463,7 @@ def _step(stmt: str) -> tuple[str, str, str] | None:
         if found:
             if kind == "add column":  # (table, column) in the statement's order
                 return kind, found.group(2), found.group(1)
-            return kind, found.group(1), found.group(2)
+            return kind, found.group(1), found.group(2) or ""
     return None
 
 

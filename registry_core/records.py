@@ -2,24 +2,64 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+class FrozenDict(dict[K, V]):
+    """A dict that cannot be changed (the tags and metrics of a record): equal to a dict with
+    the same items, picklable, JSON-serializable, hashable."""
+
+    __slots__ = ()
+
+    def _immutable(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("the tags and metrics of a record cannot be changed; copy with dict()")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
+    __ior__ = _immutable  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
+
+
+def frozen(items: Mapping[K, V] | None) -> FrozenDict[K, V]:
+    """`items` as a FrozenDict (itself if it is one)."""
+    if type(items) is FrozenDict:
+        return items
+    return FrozenDict(items or {})
 
 
 @dataclass(frozen=True)
 class Model:
-    """A registered model name and its description."""
+    """A registered model: its name, description, times and tags (immutable)."""
 
     name: str
     description: str | None
     created_at: datetime
     updated_at: datetime
+    tags: Mapping[str, str | None] = field(default_factory=FrozenDict)
+
+    def __post_init__(self) -> None:
+        if type(self.tags) is not FrozenDict:
+            object.__setattr__(self, "tags", frozen(self.tags))
 
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One numbered version of a model; `version` is a string of decimal digits."""
+    """One numbered version of a model; `version` is a string of decimal digits. `tags` and
+    `metrics` are immutable mappings (copy them with dict() to change them)."""
 
     name: str
     version: str
@@ -27,10 +67,31 @@ class ModelVersion:
     storage_path: str
     file_size_bytes: int
     created_at: datetime
-    tags: dict[str, str | None] = field(default_factory=dict)
+    tags: Mapping[str, str | None] = field(default_factory=FrozenDict)
     checksum: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=FrozenDict)
     aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if type(self.tags) is not FrozenDict:
+            object.__setattr__(self, "tags", frozen(self.tags))
+        if type(self.metrics) is not FrozenDict:
+            object.__setattr__(self, "metrics", frozen(self.metrics))
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a search: `items`, and `next_page_token` (None on the last page) to pass
+    as `page_token` for the next one. Iterating a Page iterates its items."""
+
+    items: list[T]
+    next_page_token: str | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from typing import Any
 
 from registry_core import validate
 from registry_core.artifacts import ArtifactStore, Staged
-from registry_core.backend import MetadataBackend
+from registry_core.backend import Direction, MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import OutcomeUnknownError, SchemaOutOfDateError
 from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
-from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats
+from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
 from registry_core.urls import default_artifacts, parse_url, resolve_url
 
 log = logging.getLogger("registry_core")
@@ -167,19 +167,44 @@ class ModelRegistry:
 
     # -- models ----------------------------------------------------------------------
     def get_model(self, name: str) -> Model:
+        """The model named `name` (exactly: case and trailing spaces count), with its tags;
+        NotFoundError if there is none."""
         return self.backend.get_model(name)
 
     def list_models(self) -> list[Model]:
+        """Every model, ordered by name in code point order."""
         return self.backend.list_models()
 
     def update_model(self, name: str, *, description: str | None) -> Model:
-        return self.backend.update_model(name, description=description)
+        """Sets a model's description and updated_at; returns the model."""
+        model = self.backend.update_model(name, description=description)
+        log.info("model %r: description updated", name)
+        return model
+
+    def rename_model(self, name: str, new_name: str) -> Model:
+        """Renames a model; its versions, tags, aliases and files stay with it (the files keep
+        their paths). AlreadyExistsError if `new_name` is taken."""
+        model = self.backend.rename_model(name, new_name)
+        log.info("model %r renamed to %r", name, new_name)
+        return model
+
+    def set_model_tag(self, name: str, key: str, value: str | None) -> None:
+        """Creates or overwrites a tag of the model itself (`Model.tags`)."""
+        self.backend.set_model_tag(name, key, value)
+        log.info("model %r: tag %r set", name, key)
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        """Removes a tag of the model; NotFoundError if it has none of that key."""
+        self.backend.delete_model_tag(name, key)
+        log.info("model %r: tag %r deleted", name, key)
 
     def delete_model(self, name: str) -> None:
         """Removes the model, its versions and tags, then its files."""
         # Only the files this model's versions recorded: a model of the same name created
         # meanwhile keeps its own (their names carry a per-save token).
-        for path in self.backend.delete_model(name):
+        paths = self.backend.delete_model(name)
+        log.info("model %r deleted with %d version(s)", name, len(paths))
+        for path in paths:
             self._remove_file(path)
 
     # -- versions --------------------------------------------------------------------
@@ -189,6 +214,14 @@ class ModelRegistry:
         """One version: by number, by alias, or (neither) the latest."""
         return self.backend.get_version(name, _number(version), alias=alias)
 
+    def update_version(
+        self, name: str, version: str | int, *, description: str | None
+    ) -> ModelVersion:
+        """Sets a version's description; returns the version."""
+        updated = self.backend.update_version(name, str(version), description=description)
+        log.info("model %r version %s: description updated", name, version)
+        return updated
+
     def best_version(
         self, name: str, metric: str, *, higher_is_better: bool = True
     ) -> ModelVersion:
@@ -196,7 +229,7 @@ class ModelRegistry:
         return self.backend.best_version(name, metric, higher_is_better=higher_is_better)
 
     def lineage(
-        self, name: str, version: str | int, *, direction: str = "ancestors"
+        self, name: str, version: str | int, *, direction: Direction = "ancestors"
     ) -> list[ModelVersion]:
         """The versions this one derives from ("ancestors") or that derive from it
         ("descendants"), nearest first, across models."""
@@ -205,35 +238,80 @@ class ModelRegistry:
     def set_alias(self, name: str, alias: str, version: str | int) -> None:
         """Points `alias` ("champion") at a version; moving it is one atomic statement."""
         self.backend.set_alias(name, alias, str(version))
+        log.info("model %r: alias %r -> version %s", name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
+        """Removes an alias; NotFoundError if the model has none of that name."""
         self.backend.delete_alias(name, alias)
+        log.info("model %r: alias %r deleted", name, alias)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
+        """The model's versions in numeric order (10 after 9)."""
         return self.backend.list_versions(name)
 
     def delete_version(self, name: str, version: str | int) -> None:
         """Removes one version, its tags and file; its number is never given out again."""
         removed = self.backend.delete_version(name, str(version))
+        log.info("model %r version %s deleted", name, removed.version)
         self._remove_file(removed.storage_path)
 
     def latest_versions(self) -> list[ModelVersion]:
+        """The latest version of every model that has one, ordered by model name."""
         return self.backend.latest_versions()
 
     def find_by_tag(self, key: str, value: str | None = None) -> list[ModelVersion]:
+        """The versions carrying tag `key` (with `value`, unless None), by name then version."""
         return self.backend.find_by_tag(key, value)
 
     def set_tag(self, name: str, version: str | int, key: str, value: str | None) -> None:
+        """Creates or overwrites one tag of a version."""
         self.backend.set_tag(name, str(version), key, value)
+        log.info("model %r version %s: tag %r set", name, version, key)
 
     def delete_tag(self, name: str, version: str | int, key: str) -> None:
+        """Removes one tag of a version; NotFoundError if absent."""
         self.backend.delete_tag(name, str(version), key)
+        log.info("model %r version %s: tag %r deleted", name, version, key)
+
+    # -- search ------------------------------------------------------------------------
+    def search_versions(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """One page of the versions that match `filter`, e.g. ``"tags.stage = 'prod' AND
+        metrics.auc > 0.9 OR alias = 'champion'"`` (README: "Searching"), ordered by
+        `order_by` ("name", "version", "created_at", "metrics.KEY", each optionally ASC or
+        DESC; default name, then version). Pass `Page.next_page_token` back as `page_token`
+        for the next page (None: the last)."""
+        return self.backend.search_versions(
+            filter, order_by=order_by, page_size=page_size, page_token=page_token
+        )
+
+    def search_models(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[Model]:
+        """One page of the models that match `filter` (fields name, description, created_at,
+        updated_at, tags.KEY), ordered by `order_by` (name, created_at, updated_at)."""
+        return self.backend.search_models(
+            filter, order_by=order_by, page_size=page_size, page_token=page_token
+        )
 
     # -- statistics --------------------------------------------------------------------
     def stats(self) -> RegistryStats:
+        """Model and version counts and file sizes (the seed document's statistics query)."""
         return self.backend.stats()
 
     def database_stats(self) -> DatabaseStats:
+        """What the database reports: backend, server, driver, schema version, size, rows."""
         return self.backend.database_stats()
 
     # -- checking the artifact store -------------------------------------------------

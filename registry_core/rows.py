@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from registry_core.records import Model, ModelVersion
+from registry_core.records import FrozenDict, Model, ModelVersion
 
 UTC = timezone.utc
 _loads = json.loads
@@ -45,9 +45,21 @@ def _decoded(value: Any) -> Any:
     return _loads(value) if isinstance(value, (str, bytes)) else value
 
 
+#: the positions of MODEL_COLUMNS + the tags column in a model row
+MODEL_TAGS, MODEL_ID = 4, 5
+_EMPTY: FrozenDict[Any, Any] = FrozenDict()
+
+
 def model(row: tuple[Any, ...]) -> Model:
-    """A model row (MODEL_COLUMNS)."""
-    return Model(row[0], row[1], timestamp(row[2]), timestamp(row[3]))
+    """A model row (MODEL_COLUMNS, then its tags as JSON)."""
+    tags = _decoded(row[MODEL_TAGS])
+    return Model(
+        row[0],
+        row[1],
+        timestamp(row[2]),
+        timestamp(row[3]),
+        FrozenDict({k: tags[k] for k in sorted(tags)}) if tags else _EMPTY,
+    )
 
 
 def version(
@@ -59,10 +71,10 @@ def version(
     aliases = _decoded(row[ALIASES])
     if metrics is None:
         found = _decoded(row[METRICS])
-        measured = {k: float(found[k]) for k in sorted(found)} if found else {}
+        measured = FrozenDict({k: float(found[k]) for k in sorted(found)}) if found else _EMPTY
     else:
         exact = metrics.get(row[ID])
-        measured = {k: exact[k] for k in sorted(exact)} if exact else {}
+        measured = FrozenDict({k: exact[k] for k in sorted(exact)}) if exact else _EMPTY
     return ModelVersion(
         row[0],
         str(row[1]),
@@ -70,7 +82,7 @@ def version(
         row[3],
         int(row[4] or 0),
         timestamp(row[5]),
-        {k: tags[k] for k in sorted(tags)} if tags else {},
+        FrozenDict({k: tags[k] for k in sorted(tags)}) if tags else _EMPTY,
         row[6],
         measured,
         tuple(sorted(aliases)) if aliases else (),

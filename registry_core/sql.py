@@ -12,7 +12,7 @@ from __future__ import annotations
 from registry_core.dialect import Dialect
 
 #: schema levels that bring a feature
-METRICS, LINEAGE, ALIASES = 2, 3, 4
+METRICS, LINEAGE, ALIASES, MODEL_TAGS = 2, 3, 4, 5
 #: the columns of a model row, in the order `sqlbackend._model` reads them
 MODEL_COLUMNS = "m.name, m.description, m.created_at, m.updated_at"
 #: the columns of a version row, in the order `sqlbackend._version` reads them
@@ -45,9 +45,29 @@ class Queries:
         version_order = d.int_cast("mv.version")
         self._version_order = version_order
 
-        # -- models ------------------------------------------------------------------
-        self.get_model = f"SELECT {MODEL_COLUMNS} FROM mr_models m WHERE m.name = :name"
-        self.list_models = f"SELECT {MODEL_COLUMNS} FROM mr_models m ORDER BY m.name"
+        # -- models: MODEL_COLUMNS, the model's tags as JSON, its id --------------------
+        model_tags = "NULL"
+        if level >= MODEL_TAGS:
+            model_tags = (
+                f"(SELECT {d.json_object_agg}(g.tag_key, g.tag_value) "
+                "FROM mr_registered_model_tags g WHERE g.model_id = m.id)"
+            )
+        self.model_select = f"SELECT {MODEL_COLUMNS}, {model_tags}, m.id FROM mr_models m"
+        self.get_model = f"{self.model_select} WHERE m.name = :name"
+        self.list_models = f"{self.model_select} ORDER BY m.name"
+        self.rename_model = (
+            "UPDATE mr_models SET name = :new_name, updated_at = :now WHERE name = :name"
+        )
+        self.upsert_model_tag = d.upsert(
+            "mr_registered_model_tags",
+            ["model_id", "tag_key", "tag_value"],
+            ["model_id", "tag_key"],
+            ["tag_value"],
+        )
+        self.delete_model_tag = (
+            "DELETE FROM mr_registered_model_tags WHERE tag_key = :key "
+            "AND model_id = (SELECT id FROM mr_models WHERE name = :name)"
+        )
         self.model_exists = "SELECT id FROM mr_models WHERE name = :name"
         self.update_model = (
             "UPDATE mr_models SET description = :description, updated_at = :now WHERE name = :name"
@@ -76,6 +96,10 @@ class Queries:
         # -- reading versions: each read is one statement that brings every version's tags,
         # metrics and aliases as JSON aggregates (rows.py builds the records) -------------
         full = f"{VERSION_COLUMNS}, {self._attribute_columns(d)}"
+        self.version_select = f"SELECT {full} {_VERSION_FROM}"
+        self.update_version = (
+            "UPDATE mr_model_versions SET description = :description WHERE id = :version_id"
+        )
         self.version_row = (  # without attributes, for the writes that need the version's id
             f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
             "WHERE m.name = :name AND mv.version = :version"

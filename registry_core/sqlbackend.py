@@ -14,16 +14,26 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
+from registry_core import filters, search, validate
 from registry_core import rows as rows_
-from registry_core import validate
+from registry_core.backend import Direction
 from registry_core.dialect import Dialect, ErrorKind
-from registry_core.errors import InvalidInputError, NotFoundError
+from registry_core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from registry_core.filters import Target
 from registry_core.migrator import Migration, load_migrations
-from registry_core.records import DatabaseStats, Model, ModelVersion, RegistryStats, VersionFile
+from registry_core.records import (
+    DatabaseStats,
+    FrozenDict,
+    Model,
+    ModelVersion,
+    Page,
+    RegistryStats,
+    VersionFile,
+)
 from registry_core.runner import NotCommitted, RetryTransaction
 from registry_core.schema import Schema
 from registry_core.session import Session, StatementCounter, utc_now
-from registry_core.sql import ALIASES, CHUNK, LINEAGE, METRICS, Queries
+from registry_core.sql import ALIASES, CHUNK, LINEAGE, METRICS, MODEL_TAGS, Queries
 from registry_core.urls import DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
@@ -116,6 +126,22 @@ class SQLMetadataBackend(Schema):
             transaction=False,
         )
 
+    def update_version(self, name: str, version: str, *, description: str | None) -> ModelVersion:
+        name, number = validate.name(name), validate.version(version)
+        description = validate.description(description)
+
+        def work(s: Session) -> ModelVersion:
+            row = self._version_row(s, name, number)
+            s.rowcount(
+                self.queries.update_version,
+                {"description": description, "version_id": row[rows_.ID]},
+            )
+            s.rowcount(self.queries.touch_model, {"name": name, "now": utc_now()})
+            updated = s.one(self.queries.get_version, {"name": name, "version": number})
+            return self._versions(s, [updated or row])[0]
+
+        return self._run(work)
+
     def update_model(self, name: str, *, description: str | None) -> Model:
         name = validate.name(name)
         description = validate.description(description)
@@ -138,6 +164,121 @@ class SQLMetadataBackend(Schema):
             return paths
 
         return self._run(work)
+
+    def rename_model(self, name: str, new_name: str) -> Model:
+        name, new_name = validate.name(name), validate.name(new_name)
+
+        def work(s: Session) -> Model:
+            params = {"name": name, "new_name": new_name, "now": utc_now()}
+            if name != new_name and s.one(self.queries.model_exists, {"name": new_name}):
+                raise AlreadyExistsError(f"a model named {new_name!r} exists already")
+            if s.rowcount(self.queries.rename_model, params) == 0:
+                raise NotFoundError(f"no model named {name!r}")
+            return rows_.model(s.one(self.queries.get_model, {"name": new_name}) or ())
+
+        return self._run(work)
+
+    def set_model_tag(self, name: str, key: str, value: str | None) -> None:
+        name, key, value = validate.name(name), validate.tag_key(key), validate.tag_value(value)
+        self._require(MODEL_TAGS, "model tags")
+
+        def work(s: Session) -> None:
+            row = s.one(self.queries.model_exists, {"name": name})
+            if row is None:
+                raise NotFoundError(f"no model named {name!r}")
+            params = {"model_id": row[0], "tag_key": key, "tag_value": value}
+            s.rowcount(self.queries.upsert_model_tag, params)
+
+        self._run(work)
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        name, key = validate.name(name), validate.tag_key(key)
+        self._require(MODEL_TAGS, "model tags")
+
+        def work(s: Session) -> None:
+            if s.rowcount(self.queries.delete_model_tag, {"name": name, "key": key}) == 0:
+                if s.one(self.queries.model_exists, {"name": name}) is None:
+                    raise NotFoundError(f"no model named {name!r}")
+                raise NotFoundError(f"model {name!r} has no tag {key!r}")
+
+        self._run(work)
+
+    # -- search -----------------------------------------------------------------------------
+    def search_versions(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        rows, token = self._search("versions", filter, order_by, page_size, page_token)
+        return Page(self._read(lambda s: self._versions(s, rows(s))), token())
+
+    def search_models(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[Model]:
+        rows, token = self._search("models", filter, order_by, page_size, page_token)
+        return Page(
+            self._run(lambda s: [rows_.model(r) for r in rows(s)], write=False, transaction=False),
+            token(),
+        )
+
+    def _search(
+        self,
+        target: Target,
+        text: str | None,
+        order_by: str | Sequence[str] | None,
+        size: Any,
+        page_token: str | None,
+    ) -> tuple[Callable[[Session], list[tuple[Any, ...]]], Callable[[], str | None]]:
+        """(a function reading one page's rows, a function giving the next page's token once
+        that ran): one statement, its filter, keyset and order compiled by `search`."""
+        size = search.page_size(size)
+        node = filters.parse(text, target)
+        if target == "models" and _uses(node, "tags"):
+            self._require(MODEL_TAGS, "model tags")
+        if _uses(node, "alias"):
+            self._require(ALIASES, "aliases")
+        if _uses(node, "metrics") or any(str(o).startswith("metrics.") for o in _items(order_by)):
+            self._require(METRICS, "metrics")
+        compiler = search.Compiler(target, self.dialect)
+        params = search._Params()
+        where = compiler.where(node, params)
+        keys = compiler.sort_keys(order_by, params)
+        bound = search.fingerprint(target, node, keys)
+        if page_token is not None:
+            values, last_id = search.read_token(page_token, bound, keys)
+            where = f"{where} AND {compiler.after(keys, values, last_id, params)}"
+        base = self.queries.version_select if target == "versions" else self.queries.model_select
+        extra = "".join(f", {k.sql}" for k in keys)
+        sql = (
+            f"{base.replace('SELECT ', f'SELECT {compiler.row} AS rc_id{extra}, ', 1)} "
+            f"WHERE {where} ORDER BY {compiler.order_sql(keys)} LIMIT {size + 1}"
+        )
+        lead = 1 + len(keys)  # rc_id and the sort keys come first; the record's columns after
+        state: dict[str, Any] = {}
+
+        def rows(s: Session) -> list[tuple[Any, ...]]:
+            found = s.all(sql, params.values)
+            state["more"] = len(found) > size
+            page = found[:size]
+            state["last"] = page[-1][:lead] if page else None
+            return [r[lead:] for r in page]
+
+        def token() -> str | None:
+            if not state.get("more"):
+                return None
+            last = state["last"]
+            values = [_plain(v) for v in last[1:]]
+            return search.make_token(bound, values, int(last[0]))
+
+        return rows, token
 
     # -- versions ---------------------------------------------------------------------------
     def create_version(
@@ -182,9 +323,9 @@ class SQLMetadataBackend(Schema):
                 storage_path,
                 file_size_bytes,
                 rows_.timestamp(now),
-                dict(sorted(tag_map.items())),
+                FrozenDict(sorted(tag_map.items())),
                 checksum,
-                dict(sorted(metric_map.items())),
+                FrozenDict(sorted(metric_map.items())),
                 (),
             )
 
@@ -345,7 +486,7 @@ class SQLMetadataBackend(Schema):
         return self._read(work)
 
     def lineage(
-        self, name: str, version: str, *, direction: str = "ancestors"
+        self, name: str, version: str, *, direction: Direction = "ancestors"
     ) -> list[ModelVersion]:
         name, number = validate.name(name), validate.version(version)
         if direction not in ("ancestors", "descendants"):
@@ -457,6 +598,29 @@ class SQLMetadataBackend(Schema):
             )
 
         return self._run(work, write=False)
+
+
+def _plain(value: Any) -> Any:
+    """A sort key as JSON takes it (Decimal and the like as float or int)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() and not isinstance(value, float) else number
+
+
+def _uses(node: filters.Node | None, field: str) -> bool:
+    """Whether the filter has a comparison on `field` ("tags", "metrics", "alias")."""
+    if node is None:
+        return False
+    if isinstance(node, filters.Comparison):
+        return node.field.name == field
+    if isinstance(node, filters.Not):
+        return _uses(node.operand, field)
+    return any(_uses(n, field) for n in node.operands)
+
+
+def _items(order_by: str | Sequence[str] | None) -> list[Any]:
+    return [order_by] if isinstance(order_by, str) else list(order_by or [])
 
 
 def _all(sql: str, params: Mapping[str, Any], s: Session) -> list[tuple[Any, ...]]:

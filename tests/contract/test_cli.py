@@ -37,7 +37,7 @@ def test_status_migrate_downgrade_repair(db_url: str, capsys: pytest.CaptureFixt
     code, _, err = _cli(capsys, "downgrade", "003", "--url", db_url)
     assert code == EXIT_USAGE and "--yes" in err
     code, out, _ = _cli(capsys, "downgrade", "003", "--yes", "--url", db_url, "--json")
-    assert code == EXIT_OK and json.loads(out)["reverted"] == ["004"]
+    assert code == EXIT_OK and json.loads(out)["reverted"] == VERSIONS[:2:-1]
 
     code, out, _ = _cli(capsys, "repair", "--not-applied", "--url", db_url)
     assert code == EXIT_OK and "nothing to repair" in out

@@ -22,12 +22,14 @@ from registry_core.sqlbackend import SQLMetadataBackend
 
 SHIPPED = load_migrations()
 LATEST = SHIPPED[-1].version
+NEXT = f"{int(LATEST) + 1:03d}"  # the version of the made-up migrations below
 # the table each migration creates, to see it come and go
 TABLE_OF = {
     "001": "mr_models",
     "002": "mr_model_metrics",
     "003": "mr_model_lineage",
     "004": "mr_model_aliases",
+    "005": "mr_registered_model_tags",
 }
 
 
@@ -71,7 +73,7 @@ def test_migrate_records_history_with_checksums(fresh: SQLMetadataBackend) -> No
 def test_migrate_to_a_target_then_the_rest(fresh: SQLMetadataBackend) -> None:
     assert fresh.migrate(target="002") == ["001", "002"]
     assert _tables(fresh) == {"mr_models", "mr_model_metrics"}
-    assert fresh.migrate() == ["003", "004"]
+    assert fresh.migrate() == [m.version for m in SHIPPED[2:]]
 
 
 def test_an_applied_migration_whose_file_changed_is_refused(fresh: SQLMetadataBackend) -> None:
@@ -86,7 +88,7 @@ def test_an_applied_migration_whose_file_changed_is_refused(fresh: SQLMetadataBa
 def test_downgrade_to_every_version_and_upgrade_again(fresh: SQLMetadataBackend) -> None:
     fresh.migrate()
     _save(fresh, "m", metrics={"a": 1.0})
-    for target in ["003", "002", "001", "000"]:
+    for target in [f"{v:03d}" for v in range(int(LATEST) - 1, -1, -1)]:
         reverted = fresh.downgrade(target)
         assert reverted == [f"{int(target) + 1:03d}"]
         assert fresh.migration_status().current == (None if target == "000" else target)
@@ -95,12 +97,12 @@ def test_downgrade_to_every_version_and_upgrade_again(fresh: SQLMetadataBackend)
     assert _tables(fresh) == set(TABLE_OF.values())
     assert _save(fresh, "m", metrics={"a": 2.0}, parents=[]) == "1"
     fresh.set_alias("m", "champion", "1")
-    assert fresh.downgrade("001") == ["004", "003", "002"]
+    assert fresh.downgrade("001") == [m.version for m in reversed(SHIPPED[1:])]
     assert fresh.get_version("m").version == "1"  # 001's data stays
 
 
 BROKEN = Migration(
-    "005",
+    NEXT,
     "broken",
     "CREATE TABLE rc_broken_half (x INTEGER);\nINSERT INTO rc_no_such_table VALUES (1);\n",
     "DROP TABLE rc_broken_half;\n",
@@ -112,18 +114,18 @@ def test_a_failed_migration_rolls_back_or_leaves_a_visible_dirty_state(
 ) -> None:
     fresh.migrate()
     fresh.migrations = [*SHIPPED, BROKEN]
-    with pytest.raises(MigrationError, match="005_broken failed at statement 2"):
+    with pytest.raises(MigrationError, match=f"{NEXT}_broken failed at statement 2"):
         fresh.migrate()
     half_applied = bool(fresh.query(fresh.dialect.table_exists_sql, {"name": "rc_broken_half"}))
     status = fresh.migration_status()
     if fresh.dialect.transactional_ddl:
         # SQLite and PostgreSQL: all of it rolled back; nothing dirty, 005 still pending
         assert not half_applied
-        assert status.dirty is None and [m.version for m in status.pending] == ["005"]
+        assert status.dirty is None and [m.version for m in status.pending] == [NEXT]
         return
     # MySQL committed the CREATE TABLE: the history says so, and everything refuses to go on
     assert half_applied
-    assert status.dirty is not None and status.dirty.version == "005"
+    assert status.dirty is not None and status.dirty.version == NEXT
     with pytest.raises(MigrationError, match="dirty"):
         fresh.migrate()
     with pytest.raises(MigrationError, match="repair"):
@@ -133,27 +135,27 @@ def test_a_failed_migration_rolls_back_or_leaves_a_visible_dirty_state(
     assert status.level == int(LATEST)  # the dirty migration's tables are not used
     # Recovery 1: the operator undoes the half, forgets 005, ships a fixed one, migrates
     fresh.execute("DROP TABLE rc_broken_half")
-    assert fresh.repair(applied=False) == "005"
+    assert fresh.repair(applied=False) == NEXT
     assert fresh.repair(applied=False) is None
     fixed = dataclasses.replace(BROKEN, up="CREATE TABLE rc_broken_half (x INTEGER);\n")
     fresh.migrations = [*SHIPPED, fixed]
-    assert fresh.migrate() == ["005"]
+    assert fresh.migrate() == [NEXT]
     assert fresh.migration_status().up_to_date
-    assert fresh.downgrade(LATEST) == ["005"]
+    assert fresh.downgrade(LATEST) == [NEXT]
     # Recovery 2: the operator completes the migration by hand and records it as applied
     fresh.migrations = [*SHIPPED, BROKEN]
     with pytest.raises(MigrationError):
         fresh.migrate()
     fresh.execute("CREATE TABLE rc_no_such_table (x INTEGER)")
     fresh.execute("INSERT INTO rc_no_such_table VALUES (1)")
-    assert fresh.repair(applied=True) == "005"
-    assert fresh.migration_status().up_to_date and fresh.migration_status().current == "005"
+    assert fresh.repair(applied=True) == NEXT
+    assert fresh.migration_status().up_to_date and fresh.migration_status().current == NEXT
     fresh.execute("DROP TABLE rc_no_such_table")
-    assert fresh.downgrade(LATEST) == ["005"]
+    assert fresh.downgrade(LATEST) == [NEXT]
 
 
 BAD_DOWN = Migration(
-    "005",
+    NEXT,
     "bad_down",
     "CREATE TABLE rc_t5 (x INTEGER);\n",
     "DROP TABLE rc_t5;\nDROP TABLE rc_missing_zz;\n",
@@ -163,24 +165,25 @@ BAD_DOWN = Migration(
 def test_a_failed_down_migration_is_rolled_back_or_marked(fresh: SQLMetadataBackend) -> None:
     fresh.migrations = [*SHIPPED, BAD_DOWN]
     fresh.migrate()
-    with pytest.raises(MigrationError, match="005_bad_down failed at statement 2"):
-        fresh.downgrade("004")
+    with pytest.raises(MigrationError, match=f"{NEXT}_bad_down failed at statement 2"):
+        fresh.downgrade(LATEST)
     status = fresh.migration_status()
     still_there = bool(fresh.query(fresh.dialect.table_exists_sql, {"name": "rc_t5"}))
     if fresh.dialect.transactional_ddl:
-        assert still_there and status.current == "005" and status.dirty is None
+        assert still_there and status.current == NEXT and status.dirty is None
         return
     assert not still_there  # MySQL dropped rc_t5 before failing
     assert status.dirty is not None and status.dirty.direction == "down"
-    assert status.level == 4
-    # none of 005 is left: forget it
-    assert fresh.repair(applied=False) == "005"
-    assert fresh.migration_status().current == "004"
+    assert status.level == int(LATEST)
+    # none of it is left: forget it
+    assert fresh.repair(applied=False) == NEXT
+    assert fresh.migration_status().current == LATEST
 
 
 def test_targets_are_numbers_not_strings(fresh: SQLMetadataBackend) -> None:
     assert fresh.migrate(target="2") == ["001", "002"]
-    assert {label[:3] for label, _ in fresh.dry_run()} == {"003", "004"}  # only what's pending
+    pending = {m.version for m in SHIPPED[2:]}
+    assert {label[:3] for label, _ in fresh.dry_run()} == pending  # only what's pending
     down_labels = [label for label, _ in fresh.dry_run(down=True)]
     assert down_labels[0] == "002_add_performance_metrics"
     assert down_labels[-1] == "001_create_model_registry"

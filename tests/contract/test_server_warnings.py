@@ -59,8 +59,9 @@ def test_a_whole_session_leaves_no_server_warning(
         reg.delete_model("b")
         backend = reg.backend
         assert isinstance(backend, SQLMetadataBackend)
-        assert backend.downgrade("000") == ["004", "003", "002", "001"]
-        assert backend.migrate() == ["001", "002", "003", "004"]  # again, on existing history
+        shipped = [m.version for m in backend.migrations]
+        assert backend.downgrade("000") == shipped[::-1]
+        assert backend.migrate() == shipped  # again, on existing history
     assert _server_warnings(caplog) == []
 
 

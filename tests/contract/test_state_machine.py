@@ -226,9 +226,11 @@ class RegistryMachine(RuleBasedStateMachine):
         tags: dict[str, str | None],
         metrics: dict[str, float],
     ) -> None:
-        """Mostly onto a model with versions: after a delete_version, the number it must not
-        give out again."""
-        self.save(obj, self.pick_name(data), description, tags, metrics)
+        """Mostly onto a model whose last number was deleted (the number must not come back),
+        else one with versions."""
+        gapped = [n for n, m in self.models.items() if m.last not in m.versions]
+        name = self.pick_from(data, gapped, NAMES) if gapped else self.pick_name(data)
+        self.save(obj, name, description, tags, metrics)
 
     @rule(obj=objects, name=names)
     def save_bare(self, obj: Obj, name: str) -> None:
@@ -305,8 +307,10 @@ class RegistryMachine(RuleBasedStateMachine):
         assert seen(self.registry.get_version(name, alias=alias)) == self.expected(name, number)
         assert self.registry.load_model(name, alias=alias) == m.versions[number].obj
 
-    @rule(data=st.data())
-    def delete_version(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), then_save=st.booleans(), obj=objects)
+    def delete_version(self, data: st.DataObject, then_save: bool, obj: Obj) -> None:
+        """Then, half the time, a save straight away: the number deleted must not come back
+        (whichever save rules this example enables)."""
         name = self.pick_name(data)
         version = self.pick_version(data, name)
         if self.version_state(name, version) is None:
@@ -318,6 +322,8 @@ class RegistryMachine(RuleBasedStateMachine):
         m = self.models[name]
         del m.versions[int(version)]  # m.last stays: the number is never given out again
         m.aliases = {a: n for a, n in m.aliases.items() if n != int(version)}
+        if then_save:
+            self.save(obj, name)
 
     @rule(name=names)
     def delete_model(self, name: str) -> None:

@@ -1,0 +1,250 @@
+"""Compiling a parsed filter (`registry_core.filters`) and an ordering into one parameterized
+statement, and keyset page tokens.
+
+Tags, metrics and aliases are EXISTS subqueries, which the (key, value) and (name, value)
+indexes serve; every value is a parameter. A comparison on an absent tag, metric, alias or
+NULL description is false ("!=", NOT IN and NOT LIKE included) and only NOT negates: the SQL
+keeps two-valued logic by guarding nullable columns with IS NOT NULL.
+
+Pages are keyset, not OFFSET: the rows are ordered by the chosen keys, then by id, and a page
+token carries the last row's keys and id (base64 JSON) with a fingerprint of the filter and
+order it belongs to. The next page is the rows strictly after it in that order, so rows that
+existed when the first page was read come exactly once, whatever is inserted or deleted
+between pages. Rows without the ordering metric come last in both directions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from registry_core import filters
+from registry_core.dialect import Dialect
+from registry_core.errors import InvalidInputError
+from registry_core.filters import Comparison, Field, Node, Target
+
+MAX_PAGE_SIZE = 1000
+
+#: (SQL of the column, nullable) of the plain fields
+_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
+    "versions": {
+        "name": ("m.name", False),
+        "description": ("mv.description", True),
+        "created_at": ("mv.created_at", False),
+    },
+    "models": {
+        "name": ("m.name", False),
+        "description": ("m.description", True),
+        "created_at": ("m.created_at", False),
+        "updated_at": ("m.updated_at", False),
+    },
+}
+#: the fields `order_by` takes, per target (metrics.KEY too, for versions)
+ORDER_FIELDS = {
+    "versions": ("name", "version", "created_at"),
+    "models": ("name", "created_at", "updated_at"),
+}
+DEFAULT_ORDER = {"versions": ("name", "version"), "models": ("name",)}
+
+
+@dataclass(frozen=True)
+class SortKey:
+    label: str  # "name", "metrics.acc", ...
+    sql: str
+    descending: bool
+    nullable: bool
+
+
+class _Params:
+    """Numbered parameters :f0, :f1, ... of one statement."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any) -> str:
+        name = f"f{len(self.values)}"
+        self.values[name] = value
+        return f":{name}"
+
+
+class Compiler:
+    """SQL for one target on one dialect."""
+
+    def __init__(self, target: Target, dialect: Dialect) -> None:
+        self.target, self.d = target, dialect
+        self.row = "mv.id" if target == "versions" else "m.id"
+
+    # -- filters ------------------------------------------------------------------------
+    def where(self, node: Node | None, p: _Params) -> str:
+        if node is None:
+            return "1 = 1"
+        if isinstance(node, filters.Not):
+            return f"NOT ({self.where(node.operand, p)})"
+        if isinstance(node, filters.And):
+            return "(" + " AND ".join(self.where(n, p) for n in node.operands) + ")"
+        if isinstance(node, filters.Or):
+            return "(" + " OR ".join(self.where(n, p) for n in node.operands) + ")"
+        return self.comparison(node, p)
+
+    def comparison(self, c: Comparison, p: _Params) -> str:
+        f = c.field
+        if f.name == "tags":
+            table = "mr_model_tags" if self.target == "versions" else "mr_registered_model_tags"
+            owner = "model_version_id" if self.target == "versions" else "model_id"
+            return self._exists(table, owner, "tag_key", "tag_value", f, c, p)
+        if f.name == "metrics":
+            return self._exists(
+                "mr_model_metrics", "model_version_id", "metric_name", "metric_value", f, c, p
+            )
+        if f.name == "alias":
+            base = "SELECT 1 FROM mr_model_aliases a WHERE a.model_version_id = mv.id"
+            if c.op == "is null":
+                return f"NOT EXISTS ({base})"
+            return f"EXISTS ({base} AND {self._test('a.alias', c, p)})"
+        if f.name == "version":
+            return self._test(self.d.int_cast("mv.version"), c, p)
+        column, nullable = _COLUMNS[self.target][f.name]
+        if c.op == "is null":
+            return f"{column} IS NULL"
+        test = self._test(column, c, p)
+        return f"({column} IS NOT NULL AND {test})" if nullable else test
+
+    def _exists(
+        self, table: str, owner: str, key: str, value: str, f: Field, c: Comparison, p: _Params
+    ) -> str:
+        base = f"SELECT 1 FROM {table} x WHERE x.{owner} = {self.row} AND x.{key} = {p.add(f.key)}"
+        if c.op == "is null":  # absent
+            return f"NOT EXISTS ({base})"
+        return f"EXISTS ({base} AND {self._test(f'x.{value}', c, p)})"
+
+    def _test(self, expr: str, c: Comparison, p: _Params) -> str:
+        if c.op in ("like", "not like"):
+            assert isinstance(c.value, str)
+            test = self.d.like(expr, p.add(self.d.like_pattern(c.value)))
+            return f"NOT ({test})" if c.op == "not like" else test
+        if c.op in ("in", "not in"):
+            assert isinstance(c.value, tuple)
+            listed = ", ".join(p.add(v) for v in c.value)
+            return f"{expr} {'NOT IN' if c.op == 'not in' else 'IN'} ({listed})"
+        op = "<>" if c.op == "!=" else c.op
+        return f"{expr} {op} {p.add(c.value)}"
+
+    # -- ordering -------------------------------------------------------------------------
+    def sort_keys(self, order_by: str | Sequence[str] | None, p: _Params) -> list[SortKey]:
+        items = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        if not items:
+            items = list(DEFAULT_ORDER[self.target])
+        keys: list[SortKey] = []
+        for item in items:
+            if not isinstance(item, str):
+                raise InvalidInputError(f"order_by takes field names, not {item!r}")
+            words = item.split()
+            if not 1 <= len(words) <= 2 or (
+                len(words) == 2 and words[1].upper() not in ("ASC", "DESC")
+            ):
+                raise InvalidInputError(f"order_by item {item!r} is 'FIELD [ASC|DESC]'")
+            name, desc = words[0], len(words) == 2 and words[1].upper() == "DESC"
+            keys.append(self._sort_key(name, desc, p))
+        labels = [k.label for k in keys]
+        if len(set(labels)) != len(labels):
+            raise InvalidInputError(f"order_by names a field twice: {labels}")
+        return keys
+
+    def _sort_key(self, name: str, desc: bool, p: _Params) -> SortKey:
+        if self.target == "versions" and name.startswith("metrics."):
+            metric = name[len("metrics.") :]
+            if metric.startswith("`") and metric.endswith("`") and len(metric) > 1:
+                metric = metric[1:-1].replace("``", "`")
+            if not metric:
+                raise InvalidInputError("order_by metrics.KEY needs a key")
+            sql = (
+                "(SELECT o.metric_value FROM mr_model_metrics o WHERE o.model_version_id = mv.id "
+                f"AND o.metric_name = {p.add(metric)})"
+            )
+            return SortKey(f"metrics.{metric}", sql, desc, True)
+        lowered = name.lower()
+        if lowered not in ORDER_FIELDS[self.target]:
+            known = ", ".join(ORDER_FIELDS[self.target])
+            extra = ", metrics.KEY" if self.target == "versions" else ""
+            raise InvalidInputError(
+                f"cannot order {self.target} by {name!r}; known: {known}{extra}"
+            )
+        if lowered == "version":
+            return SortKey("version", self.d.int_cast("mv.version"), desc, False)
+        return SortKey(lowered, _COLUMNS[self.target][lowered][0], desc, False)
+
+    def order_sql(self, keys: list[SortKey]) -> str:
+        parts = []
+        for k in keys:
+            if k.nullable:  # absent last, in both directions
+                parts.append(f"CASE WHEN {k.sql} IS NULL THEN 1 ELSE 0 END")
+            parts.append(f"{k.sql} {'DESC' if k.descending else 'ASC'}")
+        parts.append(f"{self.row} ASC")
+        return ", ".join(parts)
+
+    def after(self, keys: list[SortKey], values: list[Any], last_id: int, p: _Params) -> str:
+        """Rows strictly after (values, last_id) in the order of `keys` then id."""
+        cond = f"{self.row} > {p.add(last_id)}"
+        for k, v in reversed(list(zip(keys, values, strict=True))):
+            gt = "<" if k.descending else ">"
+            if k.nullable and v is None:
+                cond = f"({k.sql} IS NULL AND {cond})"
+            elif k.nullable:
+                val = p.add(v)
+                cond = f"({k.sql} IS NULL OR {k.sql} {gt} {val} OR ({k.sql} = {val} AND {cond}))"
+            else:
+                val = p.add(v)
+                cond = f"({k.sql} {gt} {val} OR ({k.sql} = {val} AND {cond}))"
+        return cond
+
+
+def fingerprint(target: Target, node: Node | None, keys: list[SortKey]) -> str:
+    """What a page token is bound to: the target, the parsed filter and the order."""
+    spec = repr((target, node, [(k.label, k.descending) for k in keys]))
+    return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:16]
+
+
+def make_token(bound: str, values: list[Any], last_id: int) -> str:
+    raw = json.dumps([bound, values, last_id], separators=(",", ":"), allow_nan=False)
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def read_token(token: str, bound: str, keys: list[SortKey]) -> tuple[list[Any], int]:
+    """The keys and id a token carries; InvalidInputError if it is malformed or belongs to
+    another filter or order."""
+    bad = InvalidInputError(
+        "page_token is not a token of this search (it is malformed, or from another filter "
+        "or order)"
+    )
+    if not isinstance(token, str) or len(token) > 20_000:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        fp, values, last_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise bad from None
+    if fp != bound or not isinstance(values, list) or len(values) != len(keys):
+        raise bad
+    if not isinstance(last_id, int) or isinstance(last_id, bool):
+        raise bad
+    for k, v in zip(keys, values, strict=True):
+        if k.nullable:
+            ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        elif k.label == "version":
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        else:
+            ok = isinstance(v, str)
+        if not ok:
+            raise bad
+    return values, last_id
+
+
+def page_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInputError(f"page_size is a whole number from 1 to {MAX_PAGE_SIZE}")
+    return value
