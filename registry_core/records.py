@@ -22,7 +22,7 @@ class FrozenDict(dict[K, V]):
         raise TypeError("the tags and metrics of a record cannot be changed; copy with dict()")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _immutable
-    __ior__ = _immutable  # type: ignore[assignment]
+    __ior__ = _immutable
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(frozenset(self.items()))
