@@ -175,6 +175,36 @@ class Floor:
             )
         )[0]
 
+    # -- search pages (100 rows), as a user would write them by hand ----------------------
+    def search_tag(self, key: str, value: str, size: int) -> list[ModelVersion]:
+        return self._versions(
+            self._q(
+                f"{self.base} WHERE EXISTS (SELECT 1 FROM mr_model_tags t WHERE "
+                "t.model_version_id = mv.id AND t.tag_key = ? AND t.tag_value = ?) "
+                f"ORDER BY m.name, CAST(mv.version AS {self.cast}), mv.id LIMIT {size}",
+                (key, value),
+            )
+        )
+
+    def search_metric(self, metric: str, above: float, size: int) -> list[ModelVersion]:
+        return self._versions(
+            self._q(
+                f"{self.base} JOIN mr_model_metrics o ON o.model_version_id = mv.id "
+                "AND o.metric_name = ? WHERE o.metric_value > ? "
+                f"ORDER BY o.metric_value DESC, mv.id LIMIT {size}",
+                (metric, above),
+            )
+        )
+
+    def search_created(self, since: str, size: int) -> list[ModelVersion]:
+        return self._versions(
+            self._q(
+                f"{self.base} WHERE mv.created_at >= ? "
+                f"ORDER BY m.name, CAST(mv.version AS {self.cast}), mv.id LIMIT {size}",
+                (since,),
+            )
+        )
+
     def stats(self) -> tuple[int, int, int, float]:
         (row,) = self._q(
             "SELECT COUNT(DISTINCT m.id), COUNT(mv.id), SUM(mv.file_size_bytes), "

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from _common import empty_backend
@@ -29,6 +30,7 @@ from registry_core.session import utc_now
 from registry_core.sqlbackend import SQLMetadataBackend
 
 VERSIONS, TAGS = 20, 5
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def fill(b: SQLMetadataBackend, models: int) -> None:
@@ -38,7 +40,7 @@ def fill(b: SQLMetadataBackend, models: int) -> None:
     text = "CHAR" if b.dialect.name == "mysql" else "TEXT"
     for start in range(0, models, 500):
         rows = ", ".join(
-            f"('model-{m:05d}', 'bench', '{now}', '{now}', {VERSIONS})"
+            f"('model-{m:05d}', 'bench', '{created(m)}', '{now}', {VERSIONS})"
             for m in range(start, min(models, start + 500))
         )
         b.execute(
@@ -74,6 +76,12 @@ def fill(b: SQLMetadataBackend, models: int) -> None:
         f"SELECT mv.model_id, 'champion', mv.id, '{now}' FROM mr_model_versions mv "
         "WHERE mv.version = '10'"
     )
+
+
+def created(m: int) -> str:
+    """Model m's (and its versions') creation time: one second apart, so that a created_at
+    range selects part of the data."""
+    return (START + timedelta(seconds=m)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def medians_ms(
@@ -129,6 +137,7 @@ def run(url: str, scale: int, reset: bool, repeat: int) -> None:
     floor = Floor(url)
     engine = b.server.split()[0]
     one, tag = "model-00007", ("tag0", "regression")
+    since = created(models // 2)
     calls: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
         ("get_version", lambda: b.get_version(one, "5"), lambda: floor.get_version(one, "5")),
         ("latest of one model", lambda: b.get_version(one), lambda: floor.latest_of(one)),
@@ -141,6 +150,25 @@ def run(url: str, scale: int, reset: bool, repeat: int) -> None:
             lambda: floor.best_version(one, "acc"),
         ),
         ("stats", b.stats, floor.stats),
+        (
+            "search: tag = value, page",
+            lambda: b.search_versions("tags.tag0 = 'regression'", page_size=100).items,
+            lambda: floor.search_tag("tag0", "regression", 100),
+        ),
+        (
+            "search: metric range by metric",
+            lambda: (
+                b.search_versions(
+                    "metrics.acc > 0.5", order_by="metrics.acc DESC", page_size=100
+                ).items
+            ),
+            lambda: floor.search_metric("acc", 0.5, 100),
+        ),
+        (
+            "search: created_at range",
+            lambda: b.search_versions(f"created_at >= '{since}'", page_size=100).items,
+            lambda: floor.search_created(since, 100),
+        ),
     ]
     for label, api, low in calls:
         same(api(), low())

@@ -20,7 +20,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from registry_core import filters
@@ -58,6 +58,7 @@ class SortKey:
     sql: str
     descending: bool
     nullable: bool
+    join: str = ""  # the LEFT JOIN that brings the key (a metric), if any
 
 
 class _Params:
@@ -78,6 +79,9 @@ class Compiler:
     def __init__(self, target: Target, dialect: Dialect) -> None:
         self.target, self.d = target, dialect
         self.row = "mv.id" if target == "versions" else "m.id"
+        #: metric -> the column its ordering join brings: comparisons on it use the column
+        #: (same meaning as the EXISTS, and the planner can drive the query from its index)
+        self.joined: dict[str, str] = {}
 
     # -- filters ------------------------------------------------------------------------
     def where(self, node: Node | None, p: _Params) -> str:
@@ -97,6 +101,11 @@ class Compiler:
             table = "mr_model_tags" if self.target == "versions" else "mr_registered_model_tags"
             owner = "model_version_id" if self.target == "versions" else "model_id"
             return self._exists(table, owner, "tag_key", "tag_value", f, c, p)
+        if f.name == "metrics" and f.key in self.joined:
+            column = self.joined[f.key]
+            if c.op == "is null":
+                return f"{column} IS NULL"
+            return f"({column} IS NOT NULL AND {self._test(column, c, p)})"
         if f.name == "metrics":
             return self._exists(
                 "mr_model_metrics", "model_version_id", "metric_name", "metric_value", f, c, p
@@ -135,7 +144,15 @@ class Compiler:
         return f"{expr} {op} {p.add(c.value)}"
 
     # -- ordering -------------------------------------------------------------------------
-    def sort_keys(self, order_by: str | Sequence[str] | None, p: _Params) -> list[SortKey]:
+    def sort_keys(
+        self,
+        order_by: str | Sequence[str] | None,
+        p: _Params,
+        present: frozenset[str] = frozenset(),
+    ) -> list[SortKey]:
+        """The ordering; a metric in `present` (the filter only matches versions that have
+        it) is sorted as a plain column, without the absent-last handling, so that the
+        database can read it in index order."""
         items = [order_by] if isinstance(order_by, str) else list(order_by or [])
         if not items:
             items = list(DEFAULT_ORDER[self.target])
@@ -149,24 +166,29 @@ class Compiler:
             ):
                 raise InvalidInputError(f"order_by item {item!r} is 'FIELD [ASC|DESC]'")
             name, desc = words[0], len(words) == 2 and words[1].upper() == "DESC"
-            keys.append(self._sort_key(name, desc, p))
+            key = self._sort_key(name, desc, p, len(keys))
+            if key.nullable and key.label[len("metrics.") :] in present:
+                key = replace(key, nullable=False)
+            keys.append(key)
         labels = [k.label for k in keys]
         if len(set(labels)) != len(labels):
             raise InvalidInputError(f"order_by names a field twice: {labels}")
         return keys
 
-    def _sort_key(self, name: str, desc: bool, p: _Params) -> SortKey:
+    def _sort_key(self, name: str, desc: bool, p: _Params, n: int) -> SortKey:
         if self.target == "versions" and name.startswith("metrics."):
             metric = name[len("metrics.") :]
             if metric.startswith("`") and metric.endswith("`") and len(metric) > 1:
                 metric = metric[1:-1].replace("``", "`")
             if not metric:
                 raise InvalidInputError("order_by metrics.KEY needs a key")
-            sql = (
-                "(SELECT o.metric_value FROM mr_model_metrics o WHERE o.model_version_id = mv.id "
-                f"AND o.metric_name = {p.add(metric)})"
+            # a LEFT JOIN on the (version, name) key: at most one row, NULL when absent
+            join = (
+                f"LEFT JOIN mr_model_metrics o{n} ON o{n}.model_version_id = mv.id "
+                f"AND o{n}.metric_name = {p.add(metric)}"
             )
-            return SortKey(f"metrics.{metric}", sql, desc, True)
+            self.joined[metric] = f"o{n}.metric_value"
+            return SortKey(f"metrics.{metric}", f"o{n}.metric_value", desc, True, join)
         lowered = name.lower()
         if lowered not in ORDER_FIELDS[self.target]:
             known = ", ".join(ORDER_FIELDS[self.target])
@@ -203,6 +225,20 @@ class Compiler:
         return cond
 
 
+def required_metrics(node: Node | None) -> frozenset[str]:
+    """The metrics every version the filter matches has: those a comparison (other than IS
+    NULL) needs on every path through AND and OR."""
+    if isinstance(node, Comparison):
+        needed = node.field.name == "metrics" and node.op != "is null" and node.field.key
+        return frozenset([node.field.key]) if needed and node.field.key else frozenset()
+    if isinstance(node, filters.And):
+        return frozenset().union(*(required_metrics(n) for n in node.operands))
+    if isinstance(node, filters.Or):
+        parts = [required_metrics(n) for n in node.operands]
+        return frozenset.intersection(*parts) if parts else frozenset()
+    return frozenset()  # NOT, or no filter
+
+
 def fingerprint(target: Target, node: Node | None, keys: list[SortKey]) -> str:
     """What a page token is bound to: the target, the parsed filter and the order."""
     spec = repr((target, node, [(k.label, k.descending) for k in keys]))
@@ -233,8 +269,9 @@ def read_token(token: str, bound: str, keys: list[SortKey]) -> tuple[list[Any], 
     if not isinstance(last_id, int) or isinstance(last_id, bool):
         raise bad
     for k, v in zip(keys, values, strict=True):
-        if k.nullable:
-            ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if k.label.startswith("metrics."):
+            ok = number or (k.nullable and v is None)
         elif k.label == "version":
             ok = isinstance(v, int) and not isinstance(v, bool)
         else:

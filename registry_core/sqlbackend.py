@@ -249,16 +249,18 @@ class SQLMetadataBackend(Schema):
             self._require(METRICS, "metrics")
         compiler = search.Compiler(target, self.dialect)
         params = search._Params()
+        # first: their joins come before WHERE
+        keys = compiler.sort_keys(order_by, params, search.required_metrics(node))
         where = compiler.where(node, params)
-        keys = compiler.sort_keys(order_by, params)
         bound = search.fingerprint(target, node, keys)
         if page_token is not None:
             values, last_id = search.read_token(page_token, bound, keys)
             where = f"{where} AND {compiler.after(keys, values, last_id, params)}"
         base = self.queries.version_select if target == "versions" else self.queries.model_select
         extra = "".join(f", {k.sql}" for k in keys)
+        joins = "".join(f" {k.join}" for k in keys if k.join)
         sql = (
-            f"{base.replace('SELECT ', f'SELECT {compiler.row} AS rc_id{extra}, ', 1)} "
+            f"{base.replace('SELECT ', f'SELECT {compiler.row} AS rc_id{extra}, ', 1)}{joins} "
             f"WHERE {where} ORDER BY {compiler.order_sql(keys)} LIMIT {size + 1}"
         )
         lead = 1 + len(keys)  # rc_id and the sort keys come first; the record's columns after

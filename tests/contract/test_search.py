@@ -169,6 +169,14 @@ def test_pages_return_each_row_once_whatever_happens_between_them(
     assert sorted(originals) == sorted(k for k in before if k != ("b", "3") or k in seen[:5])
 
 
+def test_pages_of_a_metric_range_ordered_by_the_metric(filled: ModelRegistry) -> None:
+    text = "metrics.acc > 0.05 AND metrics.loss < 0.95"
+    pages = _all(filled.search_versions, text, order_by="metrics.acc DESC", page_size=2)
+    accs = [v.metrics["acc"] for v in pages]
+    assert accs == sorted(accs, reverse=True) and len(accs) == len(set(_keys(pages)))
+    assert all(0.05 < a for a in accs) and len(accs) == 8
+
+
 def test_tokens_are_bound_to_their_search(filled: ModelRegistry) -> None:
     page = filled.search_versions("version > 0", page_size=2)
     token = page.next_page_token

@@ -93,15 +93,37 @@ def test_each_read_is_one_round_trip(wired: tuple[ModelRegistry, Counter], engin
         "best_version": lambda: reg.best_version("m", "score"),
         "lineage": lambda: reg.lineage("n", 1),
         "stats": reg.stats,
+        "search page": lambda: reg.search_versions(
+            "tags.b = 'x' AND metrics.score > 1 OR alias = 'champion'", page_size=5
+        ),
+        "search, next page": lambda: reg.search_versions(
+            None, page_size=5, page_token=reg.search_versions(None, page_size=5).next_page_token
+        ),
+        "search_models": lambda: reg.search_models("name LIKE 'm%'"),
     }
     # SQLite reads the metrics of the versions with a second statement, in one read
     # transaction (its JSON drops digits of doubles): BEGIN, rows, metrics, COMMIT, all
     # in-process. Calls without versions (models, stats) are one statement there too.
-    no_versions = {"get_model", "list_models", "stats"}
+    no_versions = {"get_model", "list_models", "stats", "search_models"}
     costs = {label: _cost(count, call) for label, call in reads.items()}
     for label, cost in costs.items():
         expected = 1 if engine != "sqlite" or label in no_versions else 4
+        if label == "search, next page":  # two searches: the first page, then the next
+            expected *= 2
         assert cost == expected, (label, costs)
+
+
+def test_a_search_page_costs_the_same_whatever_its_size(
+    wired: tuple[ModelRegistry, Counter], engine: str
+) -> None:
+    reg, count = wired
+    backend = reg.backend
+    assert isinstance(backend, SQLMetadataBackend)
+    for i in range(60):
+        _save(backend, f"m{i % 7}", tags={"k": "v", "i": str(i)}, metrics={"x": i / 7})()
+    small = _cost(count, lambda: reg.search_versions("tags.k = 'v'", page_size=2))
+    large = _cost(count, lambda: reg.search_versions("tags.k = 'v'", page_size=1000))
+    assert small == large == (4 if engine == "sqlite" else 1)
 
 
 def test_a_save_costs_the_same_whatever_its_size(
