@@ -33,6 +33,9 @@ MAX_LENGTH = 10_000  # characters
 MAX_COMPARISONS = 100
 MAX_DEPTH = 32  # nesting of parentheses and NOT
 MAX_IN = 1000  # values in one IN list
+#: version literals are clamped to +-2**62: no stored version comes near it, so every
+#: comparison keeps its answer, and every driver binds it as a 64-bit integer
+VERSION_BOUND = 2**62
 
 Target = Literal["versions", "models"]
 #: field kinds: text, number (a metric), integer (version), timestamp, alias (text, several)
@@ -167,7 +170,12 @@ def timestamp_literal(text: str) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:  # an offset that moves it before year 1 or after 9999
+        return None
+    # isoformat, not strftime: glibc's %Y writes year 500 as "500", which breaks the fixed width
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _kind_word(kind: str) -> str:
@@ -330,7 +338,7 @@ class _Parser:
             if field.kind == "integer":
                 if not re.fullmatch(r"[+-]?\d+", tok.text):
                     raise self.error("a version is a whole number", tok)
-                return int(tok.text)
+                return max(-VERSION_BOUND, min(VERSION_BOUND, int(tok.text)))
             raise self.error(
                 f"{field.label()} is {_kind_word(field.kind)}: quote the value ('...')", tok
             )
@@ -348,6 +356,10 @@ def parse(text: str | None, target: Target) -> Node | None:
         raise InvalidInputError(f"a filter is at most {MAX_LENGTH} characters ({len(text)} given)")
     if "\x00" in text:
         raise InvalidInputError("a filter must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: no database can store or bind them
+        raise _error(text, exc.start, "a character that is not valid Unicode") from None
     if not text.strip():
         return None
     return _Parser(text, target).parse()

@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,6 +51,10 @@ ORDER_FIELDS = {
     "models": ("name", "created_at", "updated_at"),
 }
 DEFAULT_ORDER = {"versions": ("name", "version"), "models": ("name",)}
+#: one order_by item: a field (a backquoted metric key may hold spaces), then ASC or DESC
+_ORDER_ITEM = re.compile(
+    r"\s*(?P<field>metrics\.`(?:[^`]|``)+`|[^\s`]+)(?:\s+(?P<dir>ASC|DESC))?\s*", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,8 @@ class Compiler:
                 return f"NOT EXISTS ({base})"
             return f"EXISTS ({base} AND {self._test('a.alias', c, p)})"
         if f.name == "version":
-            return self._test(self.d.int_cast("mv.version"), c, p)
+            number = self.d.int_cast("mv.version")
+            return f"{number} IS NULL" if c.op == "is null" else self._test(number, c, p)
         column, nullable = _COLUMNS[self.target][f.name]
         if c.op == "is null":
             return f"{column} IS NULL"
@@ -160,12 +166,10 @@ class Compiler:
         for item in items:
             if not isinstance(item, str):
                 raise InvalidInputError(f"order_by takes field names, not {item!r}")
-            words = item.split()
-            if not 1 <= len(words) <= 2 or (
-                len(words) == 2 and words[1].upper() not in ("ASC", "DESC")
-            ):
+            m = _ORDER_ITEM.fullmatch(item)
+            if m is None:
                 raise InvalidInputError(f"order_by item {item!r} is 'FIELD [ASC|DESC]'")
-            name, desc = words[0], len(words) == 2 and words[1].upper() == "DESC"
+            name, desc = m["field"], (m["dir"] or "").upper() == "DESC"
             key = self._sort_key(name, desc, p, len(keys))
             if key.nullable and key.label[len("metrics.") :] in present:
                 key = replace(key, nullable=False)

@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from registry_core.cli import EXIT_DIRTY, EXIT_FAILED, EXIT_OK, EXIT_USAGE, run
+from registry_core.cli import (
+    EXIT_DIRTY,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Ref,
+    _table,
+    parse_ref,
+    run,
+)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -31,3 +40,26 @@ def test_errors_exit_nonzero_with_a_message(capsys: pytest.CaptureFixture[str]) 
         run(["frobnicate"])
     assert info.value.code == EXIT_USAGE
     assert EXIT_DIRTY == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "aliases", "expected"),
+    [
+        ("churn", True, Ref("churn", "churn")),
+        ("churn@7", True, Ref("churn@7", "churn", version="7")),
+        ("churn@champion", True, Ref("churn@champion", "churn", alias="champion")),
+        ("churn@champion", False, Ref("churn@champion", "churn@champion")),
+        ("team@ml@3", False, Ref("team@ml@3", "team@ml", version="3")),
+        ("team@ml@", True, Ref("team@ml@", "team@ml")),
+        ("@home", True, Ref("@home", "@home")),
+        ("a@b@c", True, Ref("a@b@c", "a@b", alias="c")),
+        ("x@\u0663", True, Ref("x@\u0663", "x", alias="\u0663")),  # not an ASCII digit
+    ],
+)
+def test_ref_splits_at_the_last_at(text: str, aliases: bool, expected: Ref) -> None:
+    assert parse_ref(text, aliases=aliases) == expected
+
+
+def test_table_aligns_cuts_and_escapes() -> None:
+    lines = _table([("A", 5), ("B", 3)], [["abcdefgh", "x"], ["\x1b[31m", "yyyy"]])
+    assert lines == ["A      B", "abcd…  x", "\\x1b…  yy…"]
