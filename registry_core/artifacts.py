@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from registry_core.errors import (
     ArtifactMissingError,
@@ -73,6 +73,68 @@ class _HashingWriter:
         self.hash.update(data)
         self.size += len(data)
         return self.f.write(data)
+
+
+class Readable(Protocol):
+    """What a store reads from and hands out for reading: `read(n)` until it returns b""."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Written:
+    """A file written to the store: where, its size in bytes and "sha256:<hex>"."""
+
+    storage_path: str
+    size: int
+    checksum: str
+
+
+class _VerifyingReader:
+    """A binary reader that counts and hashes what is read, and raises ChecksumMismatchError
+    at the end of the file (or as soon as it is longer than recorded) if it differs."""
+
+    def __init__(self, f: IO[bytes], label: str, size: int, checksum: str | None) -> None:
+        self.f, self.label, self.size, self.seen = f, label, size, 0
+        algo, _, self.expected = (checksum or "").partition(":")
+        self.hash = hashlib.new(algo) if checksum else None
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.seen += len(data)
+        if self.hash is not None:
+            self.hash.update(data)
+        if self.seen > self.size:
+            raise ChecksumMismatchError(f"{self.label}: longer than the {self.size} bytes recorded")
+        if not data or n is None or n < 0:
+            self._finish()
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self.f.readline(limit)
+        self.seen += len(data)
+        if self.hash is not None:
+            self.hash.update(data)
+        if self.seen > self.size:
+            raise ChecksumMismatchError(f"{self.label}: longer than the {self.size} bytes recorded")
+        if not data:
+            self._finish()
+        return data
+
+    def _finish(self) -> None:
+        if self.seen != self.size:
+            raise ChecksumMismatchError(
+                f"{self.label}: size is {self.seen} bytes, the registry recorded {self.size}"
+            )
+        if self.hash is not None and self.hash.hexdigest() != self.expected:
+            raise ChecksumMismatchError(
+                f"{self.label}: sha256 does not match the recorded checksum"
+            )
 
 
 class ArtifactStore:
@@ -130,6 +192,20 @@ class ArtifactStore:
             while chunk := f.read(_CHUNK):
                 writer.write(chunk)
         return Staged(path, writer.size, "sha256:" + writer.hash.hexdigest())
+
+    def write_at(self, storage_path: str, source: Readable) -> Written:
+        """Streams `source` (read to its end) to exactly `storage_path`, staged, fsynced and
+        renamed into place, replacing a file already there; returns its size and sha256.
+        Used by a copy, which keeps each version's storage path."""
+        with self._staging_file() as (path, writer):
+            while chunk := source.read(_CHUNK):
+                writer.write(chunk)
+        try:
+            self.move(path, storage_path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return Written(storage_path, writer.size, "sha256:" + writer.hash.hexdigest())
 
     def relative_path(self, name: str, filename: str, token: str) -> str:
         """Where a save's file lives, relative to the root (POSIX separators).
@@ -189,6 +265,24 @@ class ArtifactStore:
         if problem is not None:
             raise ChecksumMismatchError(f"{storage_path}: {problem}")
         return path
+
+    @contextmanager
+    def reader(
+        self, storage_path: str, size: int, checksum: str | None, *, what: str = "a version"
+    ) -> Iterator[Readable]:
+        """The file opened for reading, checked while it is read: the read that reaches its
+        end raises ChecksumMismatchError if the size or sha256 differ from the recorded ones
+        (so a caller that reads it whole has read a verified file). ArtifactMissingError
+        (naming `what` and the path) if it is not there."""
+        path = self.absolute(storage_path)
+        try:
+            f = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise ArtifactMissingError(
+                f"the file of {what} is missing from the artifact store: {path}"
+            ) from None
+        with f:
+            yield _VerifyingReader(f, storage_path, size, checksum)
 
     def check(self, storage_path: str, size: int, checksum: str | None) -> str | None:
         """None if the file is there with the recorded size and sha256 (None: size only);
