@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from registry_core import __version__
-from registry_core.artifacts import ArtifactStore
 from registry_core.errors import (
     MigrationError,
     NotFoundError,
@@ -64,12 +63,11 @@ from registry_core.errors import (
 from registry_core.fsck import DEFAULT_GRACE, verify
 from registry_core.migrator import MigrationStatus, Migrator, load_migrations, normalize_target
 from registry_core.records import Model, ModelVersion, Page
-from registry_core.registry import ModelRegistry, connect
+from registry_core.registry import ModelRegistry, artifact_store_for, connect
 from registry_core.urls import (
     ARTIFACTS_ENV,
     URL_ENV,
     DatabaseURL,
-    default_artifacts,
     parse_url,
     resolve_url,
     scrub,
@@ -863,7 +861,7 @@ def _print_stats(backend: Any, args: argparse.Namespace) -> int:
 def _fsck(backend: Any, url: DatabaseURL, args: argparse.Namespace) -> int:
     if backend.migration_status().current is None:
         raise RegistryError("this database has no registry schema yet; run `registry-core migrate`")
-    store = ArtifactStore(default_artifacts(url, args.artifacts))
+    store = artifact_store_for(url, args.artifacts)
     report = verify(backend, store, checksums=not args.quick, grace=args.grace, repair=args.repair)
     lines = [
         f"artifact store: {store.root}",

@@ -19,7 +19,7 @@ from registry_core.errors import OutcomeUnknownError, SchemaOutOfDateError
 from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
 from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
-from registry_core.urls import default_artifacts, parse_url, resolve_url
+from registry_core.urls import DatabaseURL, default_artifacts, parse_url, resolve_url
 
 log = logging.getLogger("registry_core")
 
@@ -62,7 +62,15 @@ def connect(
     except BaseException:
         backend.close()
         raise
-    return ModelRegistry(backend, ArtifactStore(default_artifacts(parsed, artifacts)))
+    return ModelRegistry(backend, artifact_store_for(parsed, artifacts))
+
+
+def artifact_store_for(
+    database: DatabaseURL, artifacts: str | os.PathLike[str] | None
+) -> ArtifactStore:
+    """The artifact store of a registry on `database`: `artifacts` if given, else
+    $MODEL_REGISTRY_ARTIFACTS, else the default location for that database."""
+    return ArtifactStore(default_artifacts(database, artifacts))
 
 
 class ModelRegistry:
