@@ -137,7 +137,11 @@ class Floor:
 
     def latest_of(self, name: str) -> ModelVersion:
         return self._versions(
-            self._q(f"{self.base} WHERE m.name = ? ORDER BY mv.id DESC LIMIT 1", (name,))
+            self._q(
+                f"{self.base} WHERE mv.id = (SELECT MAX(l.id) FROM mr_model_versions l "
+                "JOIN mr_models lm ON lm.id = l.model_id WHERE lm.name = ?)",
+                (name,),
+            )
         )[0]
 
     def latest_versions(self) -> list[ModelVersion]:
@@ -168,41 +172,57 @@ class Floor:
     def best_version(self, name: str, metric: str) -> ModelVersion:
         return self._versions(
             self._q(
-                f"{self.base} JOIN mr_model_metrics b ON b.model_version_id = mv.id "
-                "WHERE m.name = ? AND b.metric_name = ? "
+                f"SELECT {self.columns} FROM mr_models m CROSS JOIN mr_model_versions mv "
+                "CROSS JOIN mr_model_metrics b WHERE mv.model_id = m.id "
+                "AND b.model_version_id = mv.id AND m.name = ? AND b.metric_name = ? "
                 "ORDER BY b.metric_value DESC, mv.id DESC LIMIT 1",
                 (name, metric),
             )
         )[0]
 
-    # -- search pages (100 rows), as a user would write them by hand ----------------------
-    def search_tag(self, key: str, value: str, size: int) -> list[ModelVersion]:
+    # -- search pages (100 rows), as a user would write them by hand: the page's ids in
+    # order first, then the records of those rows alone (a deferred join) ------------------
+    def _page(self, join: str, where: str, keys: str, order: str, params: tuple[Any, ...]) -> Any:
+        """`keys`: the sort columns as k0, k1; `order`: ORDER BY over k0, k1 and id."""
+        inner_order = order.replace("p.", "")
         return self._versions(
             self._q(
-                f"{self.base} WHERE EXISTS (SELECT 1 FROM mr_model_tags t WHERE "
-                "t.model_version_id = mv.id AND t.tag_key = ? AND t.tag_value = ?) "
-                f"ORDER BY m.name, CAST(mv.version AS {self.cast}), mv.id LIMIT {size}",
-                (key, value),
+                f"{self.base} JOIN (SELECT mv.id AS id, {keys} FROM mr_models m "
+                f"JOIN mr_model_versions mv ON mv.model_id = m.id {join} WHERE {where} "
+                f"ORDER BY {inner_order} LIMIT 100) p ON p.id = mv.id ORDER BY {order}",
+                params,
             )
+        )
+
+    def search_tag(self, key: str, value: str, size: int) -> list[ModelVersion]:
+        assert size == 100
+        return self._page(
+            "",
+            "EXISTS (SELECT 1 FROM mr_model_tags t WHERE t.model_version_id = mv.id "
+            "AND t.tag_key = ? AND t.tag_value = ?)",
+            f"m.name AS k0, CAST(mv.version AS {self.cast}) AS k1",
+            "p.k0, p.k1, p.id",
+            (key, value),
         )
 
     def search_metric(self, metric: str, above: float, size: int) -> list[ModelVersion]:
-        return self._versions(
-            self._q(
-                f"{self.base} JOIN mr_model_metrics o ON o.model_version_id = mv.id "
-                "AND o.metric_name = ? WHERE o.metric_value > ? "
-                f"ORDER BY o.metric_value DESC, mv.id LIMIT {size}",
-                (metric, above),
-            )
+        assert size == 100
+        return self._page(
+            "JOIN mr_model_metrics o ON o.model_version_id = mv.id AND o.metric_name = ?",
+            "o.metric_value > ?",
+            "o.metric_value AS k0",
+            "p.k0 DESC, p.id",
+            (metric, above),
         )
 
     def search_created(self, since: str, size: int) -> list[ModelVersion]:
-        return self._versions(
-            self._q(
-                f"{self.base} WHERE mv.created_at >= ? "
-                f"ORDER BY m.name, CAST(mv.version AS {self.cast}), mv.id LIMIT {size}",
-                (since,),
-            )
+        assert size == 100
+        return self._page(
+            "",
+            "mv.created_at >= ?",
+            f"m.name AS k0, CAST(mv.version AS {self.cast}) AS k1",
+            "p.k0, p.k1, p.id",
+            (since,),
         )
 
     def stats(self) -> tuple[int, int, int, float]:

@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         "5 changed migration, 6 fsck problems, 7 not found, 141 output pipe closed.",
     )
     p.add_argument("--version", action="version", version=f"registry-core {__version__}")
+    # also before the command (`registry-core --json ls`); the command's own option wins
+    p.add_argument("--url", dest="url_before", metavar="URL", help="connection string")
+    p.add_argument("--json", dest="json_before", action="store_true", help="print JSON")
     common = _Parser(add_help=False)
     common.add_argument("--url", help=f"connection string (default: ${URL_ENV})")
     common.add_argument(
@@ -811,6 +814,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             exc.parser.print_usage(sys.stderr)
             print(f"{exc.parser.prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+    if hasattr(args, "json"):
+        args.json = args.json or args.json_before
+    if getattr(args, "url", None) is None and args.url_before is not None:
+        args.url = args.url_before
     secrets: list[str] = []
     try:
         return _dispatch(args, secrets)

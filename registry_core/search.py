@@ -204,13 +204,14 @@ class Compiler:
             return SortKey("version", self.d.int_cast("mv.version"), desc, False)
         return SortKey(lowered, _COLUMNS[self.target][lowered][0], desc, False)
 
-    def order_sql(self, keys: list[SortKey]) -> str:
+    def order_sql(self, keys: list[SortKey], row: str | None = None) -> str:
+        """ORDER BY `keys`, then the row's id (`row`: another expression of it)."""
         parts = []
         for k in keys:
             if k.nullable:  # absent last, in both directions
                 parts.append(f"CASE WHEN {k.sql} IS NULL THEN 1 ELSE 0 END")
             parts.append(f"{k.sql} {'DESC' if k.descending else 'ASC'}")
-        parts.append(f"{self.row} ASC")
+        parts.append(f"{row or self.row} ASC")
         return ", ".join(parts)
 
     def after(self, keys: list[SortKey], values: list[Any], last_id: int, p: _Params) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -256,12 +257,26 @@ class SQLMetadataBackend(Schema):
         if page_token is not None:
             values, last_id = search.read_token(page_token, bound, keys)
             where = f"{where} AND {compiler.after(keys, values, last_id, params)}"
-        base = self.queries.version_select if target == "versions" else self.queries.model_select
-        extra = "".join(f", {k.sql}" for k in keys)
+        q = self.queries
+        base, source = (
+            (q.version_select, q.version_from) if target == "versions" else (q.model_select, "")
+        )
         joins = "".join(f" {k.join}" for k in keys if k.join)
-        sql = (
-            f"{base.replace('SELECT ', f'SELECT {compiler.row} AS rc_id{extra}, ', 1)}{joins} "
+        # A deferred join: the page's ids and sort keys first (index work only), then the
+        # records of those rows alone. In one SELECT, MySQL and MariaDB build every matching
+        # row's JSON aggregates before they sort and cut the page (0.9 s for a page of 100 out
+        # of 50,000 matches, against 0.05 s this way).
+        picked = ", ".join(f"{k.sql} AS rc_k{i}" for i, k in enumerate(keys))
+        page = (
+            f"SELECT {compiler.row} AS rc_id, {picked} FROM mr_models m{source}{joins} "
             f"WHERE {where} ORDER BY {compiler.order_sql(keys)} LIMIT {size + 1}"
+        )
+        outer = [replace(k, sql=f"p.rc_k{i}") for i, k in enumerate(keys)]
+        extra = "".join(f", p.rc_k{i}" for i in range(len(keys)))
+        sql = (
+            f"{base.replace('SELECT ', f'SELECT p.rc_id{extra}, ', 1)} "
+            f"JOIN ({page}) p ON p.rc_id = {compiler.row} "
+            f"ORDER BY {compiler.order_sql(outer, row='p.rc_id')}"
         )
         lead = 1 + len(keys)  # rc_id and the sort keys come first; the record's columns after
         state: dict[str, Any] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,16 @@ def test_ref_splits_at_the_last_at(text: str, aliases: bool, expected: Ref) -> N
 def test_table_aligns_cuts_and_escapes() -> None:
     lines = _table([("A", 5), ("B", 3)], [["abcdefgh", "x"], ["\x1b[31m", "yyyy"]])
     assert lines == ["A      B", "abcd…  x", "\\x1b…  yy…"]
+
+
+def test_url_and_json_before_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = f"sqlite:///{tmp_path}/none.db"
+    code, out, err = _cli(capsys, "--json", "--url", missing, "ls")
+    error = json.loads(out)["error"]
+    assert code == EXIT_FAILED and err == ""
+    assert error["type"] == "NoRegistryError" and "none.db" in error["message"]
+    # the command's own --url wins over the one before it
+    code, out, _ = _cli(capsys, "--url", "sqlite:///elsewhere.db", "--json", "ls", "--url", missing)
+    assert code == EXIT_FAILED and "none.db" in json.loads(out)["error"]["message"]
