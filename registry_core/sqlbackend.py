@@ -264,8 +264,8 @@ class SQLMetadataBackend(Schema):
         joins = "".join(f" {k.join}" for k in keys if k.join)
         # A deferred join: the page's ids and sort keys first (index work only), then the
         # records of those rows alone. In one SELECT, MySQL and MariaDB build every matching
-        # row's JSON aggregates before they sort and cut the page (0.9 s for a page of 100 out
-        # of 50,000 matches, against 0.05 s this way).
+        # row's JSON aggregates before they sort and cut the page (MariaDB, a page of 100 out
+        # of 50,000 matches: 0.9 s, this way 0.14 s; see benchmarks/explain_search.py).
         picked = ", ".join(f"{k.sql} AS rc_k{i}" for i, k in enumerate(keys))
         page = (
             f"SELECT {compiler.row} AS rc_id, {picked} FROM mr_models m{source}{joins} "
