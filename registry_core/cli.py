@@ -825,6 +825,11 @@ def _copy_lines(r: CopyReport) -> list[str]:
         f"{r.files_skipped} already there",
         f"lineage:  {r.edges_copied} edge(s) copied, {r.edges_skipped} skipped",
     ]
+    if r.shared_artifacts:
+        lines.append(
+            "note: the source and the target share one artifact store, so the target has no "
+            "copy of its own of the files (give it one with --target-artifacts)"
+        )
     for model, version, parent, parent_version in r.skipped_edges:
         lines.append(
             _printable(

@@ -87,6 +87,9 @@ class CopyReport:
     edges_skipped: int = 0
     seconds: float = 0.0
     skipped_edges: tuple[tuple[str, str, str, str], ...] = field(default=())
+    #: the source and the target use one artifact store (two SQLite files in one folder,
+    #: say): the files were there already, and the target is no independent copy of them
+    shared_artifacts: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
@@ -144,13 +147,20 @@ def copy_registry(
         target = open_backend(target_url)
         try:
             target.migrate()
+            shared = _same_store(source_store, target_store)
+            if shared:
+                log.warning(
+                    "the source and the target share one artifact store (%s): the target gets "
+                    "no copy of the files; give it its own with target_artifacts",
+                    source_store,
+                )
             copier = _Copier(
                 source,
                 target,
                 source_store,
                 target_store,
                 _reporter(progress, source, names),
-                CopyReport(source_parsed.masked(), target_parsed.masked()),
+                CopyReport(source_parsed.masked(), target_parsed.masked(), shared_artifacts=shared),
             )
             try:
                 report = copier.run(names)
@@ -206,6 +216,15 @@ def _check_pair(source: DatabaseURL, target: DatabaseURL) -> None:
     ) or (source.scheme != "sqlite" and source.masked() == target.masked())
     if same:
         raise InvalidInputError(f"the source and the target are the same: {source.masked()}")
+
+
+def _same_store(a: ArtifactStore, b: ArtifactStore) -> bool:
+    """Whether two stores are one (the same local root); stores without a local root are
+    taken as distinct."""
+    root_a, root_b = getattr(a, "root", None), getattr(b, "root", None)
+    if root_a is None or root_b is None:
+        return False
+    return os.path.realpath(str(root_a)) == os.path.realpath(str(root_b))
 
 
 def _replace(report: CopyReport, **changes: Any) -> CopyReport:
