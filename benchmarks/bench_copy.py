@@ -113,15 +113,28 @@ def empty(url: str, reset: bool) -> None:
         b.close()
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB: VmHWM on Linux (ru_maxrss keeps the
+    parent's peak across exec, which would count the seeding), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def child(source: str, target: str, src_art: str, dst_art: str) -> None:
     """In a fresh process: one copy; prints its report, time and peak RSS as JSON."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kib()
     t0 = time.perf_counter()
     report = registry_core.copy_registry(
         source, target, source_artifacts=src_art, target_artifacts=dst_art, progress=False
     )
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_kib()
     print(json.dumps({"report": report.as_dict(), "seconds": seconds, "rss0": before, "rss": peak}))
 
 

@@ -322,11 +322,10 @@ class _Copier:
         if not second:
             t["versions_present"] += result.versions_present
             # the versions present had their bytes counted by no file copy
-            present = {v.version for v in model.versions} - set(result.versions_written)
-            for v in model.versions:
-                if v.version in present:
-                    self.reporter.bytes(model.name, v.file_size_bytes)
+            written = set(result.versions_written)
+            present = sum(v.file_size_bytes for v in model.versions if v.version not in written)
             self.reporter.versions(model.name, len(model.versions))
+            self.reporter.bytes(model.name, present)
         t["files_copied"] += files["copied"]
         t["files_skipped"] += files["skipped"]
         t["bytes_copied"] += files["bytes"]

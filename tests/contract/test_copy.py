@@ -4,12 +4,14 @@ field by field through the public API; re-runs, conflicts, selections, corrupt f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -391,3 +393,67 @@ def test_a_copy_killed_at_random_moments_finishes_when_run_again(
         src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
     )
     assert (again.models_present, again.versions_copied, again.files_copied) == (44, 0, 0)
+
+
+def test_a_copy_taken_while_others_save_holds_each_version_whole(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A thread saves versions (tags, metrics, lineage, an alias moved to each) into the
+    source while it is copied: every version the target got is whole, its alias points into
+    the copy, and its counter is past every number it holds."""
+    src_art, dst_art = tmp_path / "src-artifacts", tmp_path / "dst-artifacts"
+    dst = f"sqlite:///{tmp_path / 'target' / 'target.db'}"
+    with registry_core.connect(db_url, artifacts=src_art) as source:
+        for i in range(30):  # something to copy before the busy model
+            source.save_model(i, f"m{i:02d}", tags={"i": str(i)})
+        source.save_model(0, "busy")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def saver() -> None:
+        try:
+            with registry_core.connect(db_url, artifacts=src_art) as reg:
+                n = 1
+                while not stop.is_set():
+                    n += 1
+                    v = reg.save_model(
+                        n,
+                        "busy",
+                        tags={f"t{k}": str(n) for k in range(8)},
+                        metrics={f"x{k}": n + k / 10 for k in range(4)},
+                        parents=[("busy", str(n - 1))],
+                    )
+                    reg.set_alias("busy", "newest", v.version)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=saver)
+    thread.start()
+    try:
+        for _ in range(5):
+            time.sleep(0.05)
+            registry_core.copy_registry(
+                db_url, dst, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+            )
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors, errors
+    with (
+        registry_core.connect(db_url, artifacts=src_art) as source,
+        registry_core.connect(dst, artifacts=dst_art) as target,
+    ):
+        copied = target.list_versions("busy")
+        assert len(copied) > 1
+        originals = {v.version: v for v in source.list_versions("busy")}
+        for v in copied:
+            assert v == originals[v.version] or (
+                v.aliases != originals[v.version].aliases  # the alias moved on since
+                and v == dataclasses.replace(originals[v.version], aliases=v.aliases)
+            )
+            if v.version != "1":
+                parent = target.lineage("busy", v.version)[0]
+                assert (parent.name, parent.version) == ("busy", str(int(v.version) - 1))
+        newest = target.get_version("busy", alias="newest")
+        assert newest.version == copied[-1].version
+        assert int(target.save_model("x", "busy").version) == int(copied[-1].version) + 1
