@@ -266,8 +266,8 @@ class Queries:
         return f"WITH {', '.join(steps)} SELECT id, version FROM v"
 
     # -- moving a registry: whole models in batches (export_models, import_model) ----------
-    # Each reader takes the ids of a batch of models (:i0, :i1, ...), so a batch costs one
-    # statement per table whatever its size.
+    # A batch of models costs one statement per table for its models, versions, aliases and
+    # tags of its own, and one per table per CHUNK versions for their tags, metrics and edges.
     @staticmethod
     def _ids(count: int, prefix: str = "i") -> str:
         return ", ".join(f":{prefix}{i}" for i in range(count))
@@ -292,35 +292,35 @@ class Queries:
             "ORDER BY id"
         )
 
+    # The attributes of versions are read by version id (:i0, :i1, ... CHUNK at a time):
+    # lookups on the leading column of their unique keys, which every planner takes, even on
+    # tables just filled whose statistics say nothing yet (a copy's target, read again).
     def export_version_tags(self, count: int) -> str:
-        """(version id, key, value) of the tags of every version of models :i0..."""
+        """(version id, key, value) of the tags of versions :i0..."""
         return (
-            "SELECT t.model_version_id, t.tag_key, t.tag_value FROM mr_model_tags t "
-            "JOIN mr_model_versions mv ON mv.id = t.model_version_id "
-            f"WHERE mv.model_id IN ({self._ids(count)})"
+            "SELECT model_version_id, tag_key, tag_value FROM mr_model_tags "
+            f"WHERE model_version_id IN ({self._ids(count)})"
         )
 
     def export_metrics(self, count: int) -> str | None:
-        """(version id, name, value) of the metrics of every version of models :i0..."""
+        """(version id, name, value) of the metrics of versions :i0..."""
         if self.level < METRICS:
             return None
         return (
-            "SELECT x.model_version_id, x.metric_name, x.metric_value FROM mr_model_metrics x "
-            "JOIN mr_model_versions mv ON mv.id = x.model_version_id "
-            f"WHERE mv.model_id IN ({self._ids(count)})"
+            "SELECT model_version_id, metric_name, metric_value FROM mr_model_metrics "
+            f"WHERE model_version_id IN ({self._ids(count)})"
         )
 
     def export_edges(self, count: int) -> str | None:
-        """(child version id, parent model name, parent version) of every lineage edge of a
-        version of models :i0... (the parent may belong to any model)."""
+        """(child version id, parent model name, parent version) of the lineage edges of
+        versions :i0... (the parent may belong to any model)."""
         if self.level < LINEAGE:
             return None
         return (
             "SELECT l.child_version_id, pm.name, pv.version FROM mr_model_lineage l "
-            "JOIN mr_model_versions cv ON cv.id = l.child_version_id "
             "JOIN mr_model_versions pv ON pv.id = l.parent_version_id "
             "JOIN mr_models pm ON pm.id = pv.model_id "
-            f"WHERE cv.model_id IN ({self._ids(count)})"
+            f"WHERE l.child_version_id IN ({self._ids(count)})"
         )
 
     def export_aliases(self, count: int) -> str | None:

@@ -660,21 +660,26 @@ class SQLMetadataBackend(Schema):
         params = {f"i{j}": i for j, i in enumerate(ids)}
         n = len(ids)
         versions: dict[int, list[tuple[Any, ...]]] = {}
+        version_ids: list[int] = []
         for r in s.all(q.export_versions(n), params):
             versions.setdefault(int(r[1]), []).append(r)
+            version_ids.append(int(r[0]))
         tags: dict[int, dict[str, str | None]] = {}
-        for vid, key, value in s.all(q.export_version_tags(n), params):
-            tags.setdefault(int(vid), {})[key] = value
         metrics: dict[int, dict[str, float]] = {}
         parents: dict[int, list[tuple[str, str]]] = {}
         aliases: dict[int, list[ExportedAlias]] = {}
         model_tags: dict[int, dict[str, str | None]] = {}
-        sql = q.export_metrics(n)
-        for vid, key, value in s.all(sql, params) if sql else ():
-            metrics.setdefault(int(vid), {})[key] = float(value)
-        sql = q.export_edges(n)
-        for vid, pname, pversion in s.all(sql, params) if sql else ():
-            parents.setdefault(int(vid), []).append((pname, str(pversion)))
+        for start in range(0, len(version_ids), CHUNK):
+            chunk = version_ids[start : start + CHUNK]
+            by_id = {f"i{j}": i for j, i in enumerate(chunk)}
+            for vid, key, value in s.all(q.export_version_tags(len(chunk)), by_id):
+                tags.setdefault(int(vid), {})[key] = value
+            sql = q.export_metrics(len(chunk))
+            for vid, key, value in s.all(sql, by_id) if sql else ():
+                metrics.setdefault(int(vid), {})[key] = float(value)
+            sql = q.export_edges(len(chunk))
+            for vid, pname, pversion in s.all(sql, by_id) if sql else ():
+                parents.setdefault(int(vid), []).append((pname, str(pversion)))
         sql = q.export_aliases(n)
         for mid, alias, number, at in s.all(sql, params) if sql else ():
             aliases.setdefault(int(mid), []).append(
