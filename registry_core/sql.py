@@ -312,15 +312,18 @@ class Queries:
         )
 
     def export_edges(self, count: int) -> str | None:
-        """(child version id, parent model name, parent version) of the lineage edges of
-        versions :i0... (the parent may belong to any model)."""
+        """(child version id, parent version id) of the lineage edges of versions :i0..."""
         if self.level < LINEAGE:
             return None
         return (
-            "SELECT l.child_version_id, pm.name, pv.version FROM mr_model_lineage l "
-            "JOIN mr_model_versions pv ON pv.id = l.parent_version_id "
-            "JOIN mr_models pm ON pm.id = pv.model_id "
-            f"WHERE l.child_version_id IN ({self._ids(count)})"
+            "SELECT child_version_id, parent_version_id FROM mr_model_lineage "
+            f"WHERE child_version_id IN ({self._ids(count)})"
+        )
+
+    def export_version_names(self, count: int) -> str:
+        """(id, model name, version) of versions :i0... (parents in other models)."""
+        return (
+            f"SELECT mv.id, m.name, mv.version {_VERSION_FROM} WHERE mv.id IN ({self._ids(count)})"
         )
 
     def export_aliases(self, count: int) -> str | None:

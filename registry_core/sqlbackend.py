@@ -661,9 +661,14 @@ class SQLMetadataBackend(Schema):
         n = len(ids)
         versions: dict[int, list[tuple[Any, ...]]] = {}
         version_ids: list[int] = []
+        #: (model name, version) of each version id seen, for the parents of edges
+        names: dict[int, tuple[str, str]] = {}
+        model_names = {int(r[0]): r[1] for r in rows}
         for r in s.all(q.export_versions(n), params):
             versions.setdefault(int(r[1]), []).append(r)
             version_ids.append(int(r[0]))
+            names[int(r[0])] = (model_names[int(r[1])], str(r[2]))
+        edges: list[tuple[int, int]] = []
         tags: dict[int, dict[str, str | None]] = {}
         metrics: dict[int, dict[str, float]] = {}
         parents: dict[int, list[tuple[str, str]]] = {}
@@ -678,8 +683,17 @@ class SQLMetadataBackend(Schema):
             for vid, key, value in s.all(sql, by_id) if sql else ():
                 metrics.setdefault(int(vid), {})[key] = float(value)
             sql = q.export_edges(len(chunk))
-            for vid, pname, pversion in s.all(sql, by_id) if sql else ():
-                parents.setdefault(int(vid), []).append((pname, str(pversion)))
+            edges += [(int(c), int(p)) for c, p in (s.all(sql, by_id) if sql else ())]
+        # parents outside these models: two lookups by key (a join here would tempt planners
+        # without statistics into scanning every version)
+        others = sorted({p for _, p in edges if p not in names})
+        for start in range(0, len(others), CHUNK):
+            chunk = others[start : start + CHUNK]
+            by_id = {f"i{j}": i for j, i in enumerate(chunk)}
+            for vid, pname, pversion in s.all(q.export_version_names(len(chunk)), by_id):
+                names[int(vid)] = (pname, str(pversion))
+        for child, parent in edges:
+            parents.setdefault(child, []).append(names[parent])
         sql = q.export_aliases(n)
         for mid, alias, number, at in s.all(sql, params) if sql else ():
             aliases.setdefault(int(mid), []).append(

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -287,11 +288,14 @@ def test_the_copy_command(
     assert "versions: 2 copied, 0 already there" in out
     assert err == ""  # stderr is no terminal here: no bar
 
-    code, out, _ = _cli(capsys, "copy", src, db_url, *arts, "--json")
+    code, out, err = _cli(capsys, "copy", src, db_url, *arts, "--json")
     data = json.loads(out)
     assert code == EXIT_OK
     assert data["models_present"] == 1 and data["versions_copied"] == 0
     assert data["target"] == parse_url(db_url).masked()
+    password = urlsplit(db_url).password
+    if password:  # the servers of containers have one
+        assert password not in out + err and "***" in data["target"]
 
     code, out, _ = _cli(capsys, "copy", src, db_url, *arts, "--model", "nope", "--json")
     assert code == EXIT_NOT_FOUND and json.loads(out)["error"]["type"] == "NotFoundError"
@@ -454,6 +458,7 @@ def test_a_copy_taken_while_others_save_holds_each_version_whole(
             if v.version != "1":
                 parent = target.lineage("busy", v.version)[0]
                 assert (parent.name, parent.version) == ("busy", str(int(v.version) - 1))
+        # the alias moves in its own transaction after each save: a snapshot may fall between
         newest = target.get_version("busy", alias="newest")
-        assert newest.version == copied[-1].version
+        assert newest.version in (copied[-1].version, copied[-2].version)
         assert int(target.save_model("x", "busy").version) == int(copied[-1].version) + 1
