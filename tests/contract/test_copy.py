@@ -462,3 +462,25 @@ def test_a_copy_taken_while_others_save_holds_each_version_whole(
         newest = target.get_version("busy", alias="newest")
         assert newest.version in (copied[-1].version, copied[-2].version)
         assert int(target.save_model("x", "busy").version) == int(copied[-1].version) + 1
+
+
+def test_a_source_at_an_older_schema_is_read_as_it_is(db_url: str, tmp_path: Path) -> None:
+    """The source is never migrated: at schema 003 (no aliases, no model tags) it is copied
+    with what it has, and stays at 003."""
+    src_art, dst_art = tmp_path / "src-artifacts", tmp_path / "dst-artifacts"
+    dst = f"sqlite:///{tmp_path / 'target' / 'target.db'}"
+    with registry_core.connect(db_url, artifacts=src_art) as source:
+        source.save_model(1, "a", tags={"k": None}, metrics={"auc": 0.25})
+        source.save_model(2, "b", parents=[("a", "1")])
+        source.backend.downgrade("003")
+    report = registry_core.copy_registry(
+        db_url, dst, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    assert (report.models_copied, report.versions_copied, report.edges_copied) == (2, 2, 1)
+    with registry_core.open_backend(db_url) as backend:
+        assert backend.migration_status().current == "003"
+        old = {name: backend.list_versions(name) for name in ("a", "b")}
+    with registry_core.connect(dst, artifacts=dst_art) as target:
+        assert target.backend.migration_status().up_to_date
+        assert {name: target.list_versions(name) for name in ("a", "b")} == old
+        assert [(v.name, v.version) for v in target.lineage("b", 1)] == [("a", "1")]
