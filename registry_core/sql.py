@@ -350,9 +350,11 @@ class Queries:
         "INSERT INTO mr_models (name, description, created_at, updated_at, last_version) "
         "VALUES (:name, :description, :created_at, :updated_at, :last_version)"
     )
+    #: the counter never goes down, also when a save bumped it since the import read it
     UPDATE_IMPORTED_MODEL = (
         "UPDATE mr_models SET description = :description, updated_at = :updated_at, "
-        "last_version = :last_version WHERE id = :model_id"
+        "last_version = CASE WHEN last_version > :last_version THEN last_version "
+        "ELSE :last_version END WHERE id = :model_id"
     )
     VERSION_IDS = "SELECT id, version FROM mr_model_versions WHERE model_id = :model_id"
     DELETE_MODEL_TAGS = "DELETE FROM mr_registered_model_tags WHERE model_id = :model_id"
