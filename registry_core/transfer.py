@@ -134,6 +134,8 @@ def copy_registry(
     started = time.monotonic()
     source_parsed, target_parsed = parse_url(source_url), parse_url(target_url)
     names = _names(models)
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise InvalidInputError(f"progress is None, True, False or a callable, not {progress!r}")
     _check_pair(source_parsed, target_parsed)
     source_store = artifact_store_for(source_parsed, source_artifacts)
     target_store = artifact_store_for(target_parsed, target_artifacts)
@@ -437,8 +439,6 @@ def _reporter(progress: Progress, source: MetadataBackend, names: list[str] | No
         totals = (len(names), None, None)
     if callable(progress):
         return _Reporter(totals, sink=progress)
-    if progress not in (None, True):
-        raise InvalidInputError(f"progress is None, True, False or a callable, not {progress!r}")
     try:
         tqdm = importlib.import_module("tqdm").tqdm
     except ImportError:

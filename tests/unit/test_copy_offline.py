@@ -104,6 +104,7 @@ def test_no_bar_on_a_pipe_a_bar_on_a_terminal(
             f"sqlite:///{tmp_path / 't4' / 'registry.db'}",
             progress="yes",  # type: ignore[arg-type]
         )
+    assert not (tmp_path / "t4").exists()  # refused before anything was created
 
 
 def test_without_tqdm_the_copy_runs_and_says_why_there_is_no_bar(
