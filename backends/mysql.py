@@ -120,6 +120,11 @@ class MySQLDialect(Dialect):
     int_cast_type: ClassVar[str] = "SIGNED"
     begin_write: ClassVar[str] = "START TRANSACTION"
     begin_read: ClassVar[str] = "START TRANSACTION READ ONLY"
+    # sessions run READ COMMITTED: the next transaction alone reads one snapshot
+    begin_snapshot: ClassVar[tuple[str, ...]] = (
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+    )
     json_object_agg: ClassVar[str] = "JSON_OBJECTAGG"
     json_array_agg: ClassVar[str] = "JSON_ARRAYAGG"
     transactional_ddl: ClassVar[bool] = False

@@ -40,6 +40,7 @@ class PostgreSQLDialect(Dialect):
     escape_percent: ClassVar[bool] = True
     supports_returning: ClassVar[bool] = True
     writable_ctes: ClassVar[bool] = True
+    begin_snapshot: ClassVar[tuple[str, ...]] = ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",)
     database_size_sql: ClassVar[str | None] = "SELECT pg_database_size(current_database())"
 
     def type_names(self) -> dict[str, str]:

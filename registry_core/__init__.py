@@ -26,8 +26,19 @@ from registry_core.errors import (
 )
 from registry_core.fsck import VerifyReport
 from registry_core.migrator import MigrationStatus
-from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
+from registry_core.records import (
+    DatabaseStats,
+    ExportedAlias,
+    ExportedModel,
+    ExportedVersion,
+    ImportResult,
+    Model,
+    ModelVersion,
+    Page,
+    RegistryStats,
+)
 from registry_core.registry import ModelRegistry, connect
+from registry_core.transfer import CopyProgress, CopyReport, copy_registry
 
 __version__ = "0.1.0"
 
@@ -36,7 +47,13 @@ __all__ = [
     "ArtifactMissingError",
     "BackendUnavailableError",
     "ChecksumMismatchError",
+    "CopyProgress",
+    "CopyReport",
     "DatabaseStats",
+    "ExportedAlias",
+    "ExportedModel",
+    "ExportedVersion",
+    "ImportResult",
     "InvalidInputError",
     "MetadataBackend",
     "MigrationError",
@@ -57,5 +74,6 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "connect",
+    "copy_registry",
     "open_backend",
 ]

@@ -9,13 +9,16 @@ another store and register it under the `registry_core.backends` entry-point gro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Literal
 
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
     DatabaseStats,
+    ExportedModel,
+    ExportedVersion,
+    ImportResult,
     Model,
     ModelVersion,
     Page,
@@ -202,6 +205,35 @@ class MetadataBackend(ABC):
     def version_files(self) -> Iterator[VersionFile]:
         """Every version's file record (name, version, storage path, size, checksum), read in
         batches, for checking the artifact store against the database."""
+
+    # -- moving a registry (copy_registry) --------------------------------------------
+    @abstractmethod
+    def export_models(self, names: Sequence[str] | None = None) -> Iterator[ExportedModel]:
+        """Every model (or the models named), whole, in the order they were created, all read
+        in ONE consistent snapshot of the database (a copy taken while others save holds each
+        version whole), in batches: memory holds one batch of models, not the registry.
+        NotFoundError, before the first model, if a named model is absent. The snapshot ends
+        when the iterator is exhausted or closed (use `contextlib.closing`)."""
+
+    @abstractmethod
+    def import_model(
+        self,
+        model: ExportedModel,
+        *,
+        before_write: Callable[[Sequence[ExportedVersion]], None] | None = None,
+    ) -> ImportResult:
+        """Writes one exported model with its own numbers, times, counter, tags, metrics,
+        aliases and lineage edges, in ONE transaction. What is already here and identical is
+        left alone; versions absent here are added; the model's description, tags,
+        updated_at and aliases take the exported values and its counter the higher of the
+        two. Edges whose parent version is not in this database are not written (returned
+        as `edges_missing`). AlreadyExistsError naming the model (and version) if a version
+        here differs from the exported one under the same number, or the model here is
+        another of the same name (another created_at): then nothing of it is written.
+        `before_write(versions)` runs inside the transaction, after those checks and before
+        any write, with the versions about to be written (a copy puts their files in place
+        there, so no committed row points to a missing file); if it raises, nothing is
+        written. It may run more than once if the transaction is retried."""
 
     # -- statistics --------------------------------------------------------------------
     @abstractmethod

@@ -3,8 +3,9 @@ from a shell.
 
 Commands: `ls [NAME]`, `show REF`, `search [FILTER]`, `tag REF KEY VALUE`, `untag REF KEY`,
 `alias NAME ALIAS (VERSION | --delete)`, `rm REF --yes`, and `migrate`, `downgrade`, `status`,
-`repair`, `sql`, `stats`, `fsck`; `registry-core --version` prints `registry-core <version>`.
-Every command takes `--url` and `--json` (see `registry-core COMMAND --help`).
+`repair`, `sql`, `stats`, `fsck`, `copy SOURCE_URL TARGET_URL`; `registry-core --version`
+prints `registry-core <version>`. Every command takes `--json`, and all but `copy` (which names
+its two databases) take `--url` (see `registry-core COMMAND --help`).
 
 REF is NAME[@VERSION|@ALIAS], split at the LAST '@' (model names may contain '@'): all digits
 after it is a version (aliases are never all digits), another word an alias (`show` only; `tag`,
@@ -21,14 +22,17 @@ too, type "UsageError"), with the same exit code. No message shows a password.
 Exit codes:
     0    done (`status`: up to date)
     1    failed (a RegistryError: the database cannot be reached, bad input such as a filter
-         or page token, no registry at a SQLite path that does not exist, ...)
+         or page token, no registry at a SQLite path that does not exist, `copy` found a
+         target version that differs from the source's or a source file that does not match
+         its checksum, ...)
     2    bad usage (unknown command or option, a migration version that does not exist, `rm`
          or `downgrade` without --yes, `alias` with neither VERSION nor --delete)
     3    migrations are pending (`status`; the data commands, which never migrate)
     4    the schema is dirty (a migration failed part-way)
     5    applied migration files have changed since they were applied
     6    `fsck` found problems
-    7    not found (a model, version, alias or tag: NotFoundError)
+    7    not found (a model, version, alias or tag: NotFoundError; `copy --model` naming a
+         model the source does not have)
     130  interrupted (Ctrl-C)
     141  stdout was closed early (`registry-core ls | head -1`): the rest of the output is
          dropped quietly, without a traceback; 141 is what a shell reports for a program ended
@@ -64,6 +68,7 @@ from registry_core.fsck import DEFAULT_GRACE, verify
 from registry_core.migrator import MigrationStatus, Migrator, load_migrations, normalize_target
 from registry_core.records import Model, ModelVersion, Page
 from registry_core.registry import ModelRegistry, artifact_store_for, connect
+from registry_core.transfer import CopyReport, copy_registry
 from registry_core.urls import (
     ARTIFACTS_ENV,
     URL_ENV,
@@ -137,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help='print JSON instead of a table (errors too: an {"error": ...} object on stdout)',
+    )
+    common_json = _Parser(add_help=False)
+    common_json.add_argument(
+        "--json",
+        action="store_true",
+        help='print JSON instead of text (errors too: an {"error": ...} object on stdout)',
     )
     files = _Parser(add_help=False)
     files.add_argument(
@@ -263,6 +274,45 @@ def _parser() -> argparse.ArgumentParser:
         "in progress)",
     )
     f.add_argument("--quick", action="store_true", help="check sizes only, not sha256")
+    c = sub.add_parser(
+        "copy",
+        parents=[common_json],
+        help="copy a registry (database and files) to another database, losslessly",
+        description="Copy every model (or those named by --model) with its versions, numbers, "
+        "times, tags, metrics, lineage, aliases and files from SOURCE_URL to TARGET_URL "
+        "(migrated first). Resumable: run it again after an interruption; a complete copy "
+        "run again writes nothing. A copy to sqlite:///backup.db is a backup (README: "
+        "'Moving and backing up a registry').",
+    )
+    c.add_argument("source", metavar="SOURCE_URL", help="the registry to copy (only read)")
+    c.add_argument("target", metavar="TARGET_URL", help="where to copy it")
+    c.add_argument(
+        "--source-artifacts",
+        metavar="PATH",
+        help=f"the source's artifact store (default: ${ARTIFACTS_ENV}, else beside a SQLite "
+        "source, else ./artifacts)",
+    )
+    c.add_argument(
+        "--target-artifacts",
+        metavar="PATH",
+        help=f"the target's artifact store (default: ${ARTIFACTS_ENV}, else beside a SQLite "
+        "target, else ./artifacts)",
+    )
+    c.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="copy only this model (repeat for more); lineage edges to models neither "
+        "selected nor on the target are skipped and counted",
+    )
+    bar = c.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="show the progress bar (default: only if stderr is a terminal)",
+    )
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p
 
 
@@ -753,7 +803,49 @@ def _absent_database(args: argparse.Namespace, url: DatabaseURL, target: str | N
     return EXIT_PENDING
 
 
+def _copy(args: argparse.Namespace, secrets: list[str]) -> int:
+    for url in (args.source, args.target):
+        secrets += parse_url(url).secrets()
+    report = copy_registry(
+        args.source,
+        args.target,
+        source_artifacts=args.source_artifacts,
+        target_artifacts=args.target_artifacts,
+        models=args.model,
+        progress=args.progress,
+    )
+    _emit(args.json, report.as_dict(), _copy_lines(report))
+    return EXIT_OK
+
+
+def _copy_lines(r: CopyReport) -> list[str]:
+    lines = [
+        f"copied {r.source} to {r.target} in {r.seconds:.1f} s",
+        f"models:   {r.models_copied} copied, {r.models_updated} updated, "
+        f"{r.models_present} already there",
+        f"versions: {r.versions_copied} copied, {r.versions_present} already there",
+        f"files:    {r.files_copied} copied ({_size(r.bytes_copied)}), "
+        f"{r.files_skipped} already there",
+        f"lineage:  {r.edges_copied} edge(s) copied, {r.edges_skipped} skipped",
+    ]
+    if r.shared_artifacts:
+        lines.append(
+            "note: the source and the target share one artifact store, so the target has no "
+            "copy of its own of the files (give it one with --target-artifacts)"
+        )
+    for model, version, parent, parent_version in r.skipped_edges:
+        lines.append(
+            _printable(
+                f"  skipped: {model!r} version {version} <- {parent!r} version "
+                f"{parent_version} (not selected, not on the target)"
+            )
+        )
+    return lines
+
+
 def _dispatch(args: argparse.Namespace, secrets: list[str]) -> int:
+    if args.command == "copy":
+        return _copy(args, secrets)
     target = _migration_target(args)
     if args.command == "downgrade" and not args.yes:
         raise UsageError("downgrade drops tables and their data; add --yes to confirm")

@@ -80,6 +80,9 @@ class Dialect:
     #: start; connections are in autocommit mode, so a read of one statement needs neither
     begin_write: ClassVar[str] = "BEGIN"
     begin_read: ClassVar[str] = "BEGIN"
+    #: how a read that must see one consistent snapshot over many statements starts (an
+    #: export): SQLite's deferred BEGIN holds one snapshot from its first read on
+    begin_snapshot: ClassVar[tuple[str, ...]] = ("BEGIN",)
     #: JSON aggregates that bring a version's tags, metrics and aliases with its row
     json_object_agg: ClassVar[str] = "json_object_agg"
     json_array_agg: ClassVar[str] = "json_agg"

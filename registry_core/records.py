@@ -139,3 +139,72 @@ class DatabaseStats:
             "location": self.location,
             "driver": self.driver,
         }
+
+
+@dataclass(frozen=True)
+class ExportedVersion:
+    """One version as `MetadataBackend.export_models` reads it and `import_model` writes it:
+    its own number and creation time, its file record, tags, metrics and the versions it
+    derives from (`parents`: (model name, version) pairs, possibly of other models)."""
+
+    version: str
+    description: str | None
+    storage_path: str
+    file_size_bytes: int
+    checksum: str | None
+    created_at: datetime
+    tags: Mapping[str, str | None] = field(default_factory=FrozenDict)
+    metrics: Mapping[str, float] = field(default_factory=FrozenDict)
+    parents: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if type(self.tags) is not FrozenDict:
+            object.__setattr__(self, "tags", frozen(self.tags))
+        if type(self.metrics) is not FrozenDict:
+            object.__setattr__(self, "metrics", frozen(self.metrics))
+
+
+@dataclass(frozen=True)
+class ExportedAlias:
+    """An alias of a model: its name, the version it points to and when it last moved."""
+
+    alias: str
+    version: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """A model whole, as one consistent snapshot of the source read it: its fields and tags,
+    `last_version` (the counter: the next save gets last_version + 1), its versions in the
+    order they were created, and its aliases."""
+
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_version: int
+    tags: Mapping[str, str | None] = field(default_factory=FrozenDict)
+    versions: tuple[ExportedVersion, ...] = ()
+    aliases: tuple[ExportedAlias, ...] = ()
+
+    def __post_init__(self) -> None:
+        if type(self.tags) is not FrozenDict:
+            object.__setattr__(self, "tags", frozen(self.tags))
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `MetadataBackend.import_model` did with one model: `created` (it was absent),
+    the version numbers it wrote, how many versions were there already (identical), the
+    lineage edges it wrote, and the edges it could not write because their parent version is
+    not in this database (yet): (child version, parent model, parent version). `changed` is
+    False when the database already held the model exactly (nothing was written)."""
+
+    name: str
+    created: bool
+    versions_written: tuple[str, ...]
+    versions_present: int
+    edges_written: int
+    edges_missing: tuple[tuple[str, str, str], ...]
+    changed: bool

@@ -35,6 +35,8 @@ _LATEST_JOIN = (
 CHUNK = 1000
 #: how deep lineage() follows parents or children (MySQL stops recursion at 1000 by default)
 LINEAGE_MAX_DEPTH = 500
+#: how many models export_models reads per batch (one statement per table per batch)
+EXPORT_BATCH = 100
 
 
 class Queries:
@@ -90,6 +92,7 @@ class Queries:
             "file_size_bytes, checksum, created_at) SELECT id, :version, :description, "
             ":storage_path, :file_size_bytes, :checksum, :now FROM mr_models WHERE name = :name"
         )
+        self.import_model_row = d.returning_id(self.IMPORT_MODEL)
         self.version_by_path = (  # a save whose COMMIT answer was lost, told by its own path
             f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
             "WHERE m.name = :name AND mv.storage_path = :storage_path"
@@ -273,6 +276,136 @@ class Queries:
                 f"metric_value) SELECT v.id, y.k, y.val FROM v, (VALUES {rows}) AS y (k, val))"
             )
         return f"WITH {', '.join(steps)} SELECT id, version FROM v"
+
+    # -- moving a registry: whole models in batches (export_models, import_model) ----------
+    # A batch of models costs one statement per table for its models, versions, aliases and
+    # tags of its own, and one per table per CHUNK versions for their tags, metrics and edges.
+    @staticmethod
+    def _ids(count: int, prefix: str = "i") -> str:
+        return ", ".join(f":{prefix}{i}" for i in range(count))
+
+    #: the columns of an exported model row
+    EXPORT_MODEL = "id, name, description, created_at, updated_at, last_version FROM mr_models"
+
+    def export_model_page(self) -> str:
+        """The next EXPORT_BATCH models after id :after, in creation (id) order."""
+        return f"SELECT {self.EXPORT_MODEL} WHERE id > :after ORDER BY id LIMIT {EXPORT_BATCH}"
+
+    def export_models_named(self, count: int) -> str:
+        """The models named :n0, :n1, ..."""
+        return f"SELECT {self.EXPORT_MODEL} WHERE name IN ({self._ids(count, 'n')}) ORDER BY id"
+
+    def export_versions(self, count: int) -> str:
+        """(id, model id, number, description, path, size, checksum, created_at) of every
+        version of models :i0..., in creation (id) order."""
+        return (
+            "SELECT id, model_id, version, description, storage_path, file_size_bytes, "
+            f"checksum, created_at FROM mr_model_versions WHERE model_id IN ({self._ids(count)}) "
+            "ORDER BY id"
+        )
+
+    # The attributes of versions are read by version id (:i0, :i1, ... CHUNK at a time):
+    # lookups on the leading column of their unique keys, which every planner takes, even on
+    # tables just filled whose statistics say nothing yet (a copy's target, read again).
+    def export_version_tags(self, count: int) -> str:
+        """(version id, key, value) of the tags of versions :i0..."""
+        return (
+            "SELECT model_version_id, tag_key, tag_value FROM mr_model_tags "
+            f"WHERE model_version_id IN ({self._ids(count)})"
+        )
+
+    def export_metrics(self, count: int) -> str | None:
+        """(version id, name, value) of the metrics of versions :i0..."""
+        if self.level < METRICS:
+            return None
+        return (
+            "SELECT model_version_id, metric_name, metric_value FROM mr_model_metrics "
+            f"WHERE model_version_id IN ({self._ids(count)})"
+        )
+
+    def export_edges(self, count: int) -> str | None:
+        """(child version id, parent version id) of the lineage edges of versions :i0..."""
+        if self.level < LINEAGE:
+            return None
+        return (
+            "SELECT child_version_id, parent_version_id FROM mr_model_lineage "
+            f"WHERE child_version_id IN ({self._ids(count)})"
+        )
+
+    def export_version_names(self, count: int) -> str:
+        """(id, model name, version) of versions :i0... (parents in other models)."""
+        return (
+            f"SELECT mv.id, m.name, mv.version {_VERSION_FROM} WHERE mv.id IN ({self._ids(count)})"
+        )
+
+    def export_aliases(self, count: int) -> str | None:
+        """(model id, alias, version, updated_at) of the aliases of models :i0..."""
+        if self.level < ALIASES:
+            return None
+        return (
+            "SELECT a.model_id, a.alias, mv.version, a.updated_at FROM mr_model_aliases a "
+            "JOIN mr_model_versions mv ON mv.id = a.model_version_id "
+            f"WHERE a.model_id IN ({self._ids(count)})"
+        )
+
+    def export_model_tags(self, count: int) -> str | None:
+        """(model id, key, value) of the tags of models :i0... themselves."""
+        if self.level < MODEL_TAGS:
+            return None
+        return (
+            "SELECT model_id, tag_key, tag_value FROM mr_registered_model_tags "
+            f"WHERE model_id IN ({self._ids(count)})"
+        )
+
+    #: a model written with its own fields and counter (import_model)
+    IMPORT_MODEL = (
+        "INSERT INTO mr_models (name, description, created_at, updated_at, last_version) "
+        "VALUES (:name, :description, :created_at, :updated_at, :last_version)"
+    )
+    #: the counter never goes down, also when a save bumped it since the import read it
+    UPDATE_IMPORTED_MODEL = (
+        "UPDATE mr_models SET description = :description, updated_at = :updated_at, "
+        "last_version = CASE WHEN last_version > :last_version THEN last_version "
+        "ELSE :last_version END WHERE id = :model_id"
+    )
+    VERSION_IDS = "SELECT id, version FROM mr_model_versions WHERE model_id = :model_id"
+    DELETE_MODEL_TAGS = "DELETE FROM mr_registered_model_tags WHERE model_id = :model_id"
+
+    @staticmethod
+    def import_versions(count: int) -> str:
+        """One INSERT of `count` versions of model :model_id with their own numbers and times:
+        :v0 (number), :d0 (description), :p0 (path), :s0 (size), :c0 (checksum), :t0 (time)."""
+        rows = ", ".join(
+            f"(:model_id, :v{i}, :d{i}, :p{i}, :s{i}, :c{i}, :t{i})" for i in range(count)
+        )
+        return (
+            "INSERT INTO mr_model_versions (model_id, version, description, storage_path, "
+            f"file_size_bytes, checksum, created_at) VALUES {rows}"
+        )
+
+    @staticmethod
+    def insert_tuples(table: str, columns: tuple[str, ...], count: int) -> str:
+        """One INSERT of `count` rows of `columns`: parameters :<letter><row>, the letters
+        a, b, c... standing for the columns in order."""
+        letters = "abcdefgh"[: len(columns)]
+        rows = ", ".join("(" + ", ".join(f":{x}{i}" for x in letters) + ")" for i in range(count))
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {rows}"
+
+    @staticmethod
+    def delete_aliases(count: int) -> str:
+        """Deletes aliases :n0, :n1... of model :model_id (before they are written again)."""
+        return (
+            "DELETE FROM mr_model_aliases WHERE model_id = :model_id "
+            f"AND alias IN ({Queries._ids(count, 'n')})"
+        )
+
+    @staticmethod
+    def version_ids_of(count: int) -> str:
+        """(model name, version, id) of the versions (:pn0, :pv0), (:pn1, :pv1)..."""
+        return (
+            f"SELECT m.name, mv.version, mv.id {_VERSION_FROM} WHERE "
+            + Queries.parents_condition(count)[:-1]
+        )
 
     @staticmethod
     def insert_rows(table: str, columns: tuple[str, str], count: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any, TypeVar
 
@@ -19,12 +20,21 @@ from registry_core import filters, search, validate
 from registry_core import rows as rows_
 from registry_core.backend import Direction
 from registry_core.dialect import Dialect, ErrorKind
-from registry_core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from registry_core.errors import (
+    AlreadyExistsError,
+    BackendUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+)
 from registry_core.filters import Target
 from registry_core.migrator import Migration, load_migrations
 from registry_core.records import (
     DatabaseStats,
+    ExportedAlias,
+    ExportedModel,
+    ExportedVersion,
     FrozenDict,
+    ImportResult,
     Model,
     ModelVersion,
     Page,
@@ -33,12 +43,24 @@ from registry_core.records import (
 )
 from registry_core.runner import NotCommitted, RetryTransaction
 from registry_core.schema import Schema
-from registry_core.session import Session, StatementCounter, utc_now
-from registry_core.sql import ALIASES, CHUNK, LINEAGE, METRICS, MODEL_TAGS, Queries
+from registry_core.session import Session, StatementCounter, TimedOut, utc_now
+from registry_core.sql import (
+    ALIASES,
+    CHUNK,
+    EXPORT_BATCH,
+    LINEAGE,
+    METRICS,
+    MODEL_TAGS,
+    Queries,
+)
 from registry_core.urls import DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
 T = TypeVar("T")
+
+#: rows per multi-row INSERT of an import: versions take 7 parameters a row, the others 2-4,
+#: which keeps every statement under 3,000 parameters (SQLite's limit is 32,766)
+IMPORT_VERSION_ROWS, IMPORT_ROWS = 400, 700
 
 #: our tables, for row counts in database_stats()
 TABLES = (
@@ -584,6 +606,331 @@ class SQLMetadataBackend(Schema):
                 return
             after = int(rows[-1][5])
 
+    # -- moving a registry ------------------------------------------------------------------
+    def export_models(self, names: Sequence[str] | None = None) -> Iterator[ExportedModel]:
+        wanted: list[str] | None = None
+        if names is not None:
+            if isinstance(names, (str, bytes)):
+                raise InvalidInputError("names is a list of model names, not one string")
+            wanted = list(dict.fromkeys(validate.name(n) for n in names))
+        if self._closed:
+            raise BackendUnavailableError(f"{self!r} is closed")
+        return self._export(wanted)
+
+    def _export(self, names: list[str] | None) -> Iterator[ExportedModel]:
+        """The generator behind export_models: one connection in one snapshot transaction
+        (Dialect.begin_snapshot) for the whole iteration; driver errors wrapped."""
+        self._resolve_schema()
+        q = self.queries
+        try:
+            with self._checkout() as conn:
+                s = Session(conn, self.dialect, self.statements, self._guard)
+                try:
+                    for statement in self.dialect.begin_snapshot:
+                        s.control(statement)
+                    try:
+                        yield from self._export_in(s, q, names)
+                    except BaseException:
+                        self._rollback_quietly(s)
+                        raise
+                    s.commit()  # read only: ends the snapshot
+                finally:
+                    s.close()
+        except TimedOut as exc:
+            raise self._timed_out(exc) from exc.__cause__
+        except self.dialect.driver_errors() as exc:
+            raise self._wrap(exc) from exc
+
+    def _export_in(
+        self, s: Session, q: Queries, names: list[str] | None
+    ) -> Iterator[ExportedModel]:
+        if names is None:  # every model, EXPORT_BATCH at a time, keyset on the id
+            after = 0
+            while True:
+                rows = s.all(q.export_model_page(), {"after": after})
+                yield from self._whole_models(s, q, rows)
+                if len(rows) < EXPORT_BATCH:
+                    return
+                after = int(rows[-1][0])
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(names), EXPORT_BATCH):
+            chunk = names[start : start + EXPORT_BATCH]
+            params = {f"n{i}": n for i, n in enumerate(chunk)}
+            found += s.all(q.export_models_named(len(chunk)), params)
+        missing = set(names) - {r[1] for r in found}
+        if missing:
+            listed = ", ".join(repr(n) for n in sorted(missing))
+            raise NotFoundError(f"no model named {listed}")
+        found.sort(key=lambda r: int(r[0]))
+        for start in range(0, len(found), EXPORT_BATCH):
+            yield from self._whole_models(s, q, found[start : start + EXPORT_BATCH])
+
+    def _whole_models(
+        self, s: Session, q: Queries, rows: Sequence[tuple[Any, ...]]
+    ) -> list[ExportedModel]:
+        """Models (rows of Queries.EXPORT_MODEL) whole: one statement per table for all."""
+        if not rows:
+            return []
+        ids = [int(r[0]) for r in rows]
+        params = {f"i{j}": i for j, i in enumerate(ids)}
+        n = len(ids)
+        versions: dict[int, list[tuple[Any, ...]]] = {}
+        version_ids: list[int] = []
+        #: (model name, version) of each version id seen, for the parents of edges
+        names: dict[int, tuple[str, str]] = {}
+        model_names = {int(r[0]): r[1] for r in rows}
+        for r in s.all(q.export_versions(n), params):
+            versions.setdefault(int(r[1]), []).append(r)
+            version_ids.append(int(r[0]))
+            names[int(r[0])] = (model_names[int(r[1])], str(r[2]))
+        edges: list[tuple[int, int]] = []
+        tags: dict[int, dict[str, str | None]] = {}
+        metrics: dict[int, dict[str, float]] = {}
+        parents: dict[int, list[tuple[str, str]]] = {}
+        aliases: dict[int, list[ExportedAlias]] = {}
+        model_tags: dict[int, dict[str, str | None]] = {}
+        for start in range(0, len(version_ids), CHUNK):
+            chunk = version_ids[start : start + CHUNK]
+            by_id = {f"i{j}": i for j, i in enumerate(chunk)}
+            for vid, key, value in s.all(q.export_version_tags(len(chunk)), by_id):
+                tags.setdefault(int(vid), {})[key] = value
+            sql = q.export_metrics(len(chunk))
+            for vid, key, value in s.all(sql, by_id) if sql else ():
+                metrics.setdefault(int(vid), {})[key] = float(value)
+            sql = q.export_edges(len(chunk))
+            edges += [(int(c), int(p)) for c, p in (s.all(sql, by_id) if sql else ())]
+        # parents outside these models: two lookups by key (a join here would tempt planners
+        # without statistics into scanning every version)
+        others = sorted({p for _, p in edges if p not in names})
+        for start in range(0, len(others), CHUNK):
+            chunk = others[start : start + CHUNK]
+            by_id = {f"i{j}": i for j, i in enumerate(chunk)}
+            for vid, pname, pversion in s.all(q.export_version_names(len(chunk)), by_id):
+                names[int(vid)] = (pname, str(pversion))
+        for child, parent in edges:
+            parents.setdefault(child, []).append(names[parent])
+        sql = q.export_aliases(n)
+        for mid, alias, number, at in s.all(sql, params) if sql else ():
+            aliases.setdefault(int(mid), []).append(
+                ExportedAlias(alias, str(number), rows_.timestamp(at))
+            )
+        sql = q.export_model_tags(n)
+        for mid, key, value in s.all(sql, params) if sql else ():
+            model_tags.setdefault(int(mid), {})[key] = value
+        out = []
+        for mid, name, description, created, updated, last in rows:
+            mid = int(mid)
+            out.append(
+                ExportedModel(
+                    name,
+                    description,
+                    rows_.timestamp(created),
+                    rows_.timestamp(updated),
+                    int(last or 0),
+                    FrozenDict(sorted(model_tags.get(mid, {}).items())),
+                    tuple(
+                        ExportedVersion(
+                            str(number),
+                            vdesc,
+                            path,
+                            int(size or 0),
+                            checksum,
+                            rows_.timestamp(vcreated),
+                            FrozenDict(sorted(tags.get(int(vid), {}).items())),
+                            FrozenDict(sorted(metrics.get(int(vid), {}).items())),
+                            tuple(sorted(parents.get(int(vid), []))),
+                        )
+                        for vid, _, number, vdesc, path, size, checksum, vcreated in versions.get(
+                            mid, []
+                        )
+                    ),
+                    tuple(sorted(aliases.get(mid, []), key=lambda a: a.alias)),
+                )
+            )
+        return out
+
+    def import_model(
+        self,
+        model: ExportedModel,
+        *,
+        before_write: Callable[[Sequence[ExportedVersion]], None] | None = None,
+    ) -> ImportResult:
+        if not isinstance(model, ExportedModel):
+            raise InvalidInputError(f"import_model takes an ExportedModel, not {model!r}")
+        _check_import(model)
+        if any(v.metrics for v in model.versions):
+            self._require(METRICS, "metrics")
+        if any(v.parents for v in model.versions):
+            self._require(LINEAGE, "lineage")
+        if model.aliases:
+            self._require(ALIASES, "aliases")
+        if model.tags:
+            self._require(MODEL_TAGS, "model tags")
+        return self._run(lambda s: self._import(s, model, before_write))
+
+    def _import(
+        self,
+        s: Session,
+        m: ExportedModel,
+        before_write: Callable[[Sequence[ExportedVersion]], None] | None,
+    ) -> ImportResult:
+        q = self.queries
+        row = s.one(q.export_models_named(1), {"n0": m.name})
+        have = self._whole_models(s, q, [row])[0] if row else None
+        if have is not None and have.created_at != m.created_at:
+            raise AlreadyExistsError(
+                f"model {m.name!r} exists here with another creation time "
+                f"({have.created_at.isoformat()}, the copy's {m.created_at.isoformat()}): "
+                f"another model of the same name; nothing of {m.name!r} was written"
+            )
+        here = {v.version: v for v in have.versions} if have else {}
+        new: list[ExportedVersion] = []
+        for v in m.versions:
+            h = here.get(v.version)
+            if h is None:
+                new.append(v)
+                continue
+            differs = _differences(h, v)
+            if differs:
+                raise AlreadyExistsError(
+                    f"version {v.version} of {m.name!r} exists here and differs from the "
+                    f"copy ({', '.join(differs)}); nothing of {m.name!r} was written"
+                )
+        edges_here = {(v.version, p) for v in here.values() for p in v.parents}
+        edges = [(v.version, p) for v in m.versions for p in v.parents]
+        edges = [e for e in edges if e not in edges_here]
+        aliases_here = {a.alias: a for a in have.aliases} if have else {}
+        moved = [a for a in m.aliases if aliases_here.get(a.alias) != a]
+        last = max(m.last_version, have.last_version) if have else m.last_version
+        if before_write is not None and new:
+            before_write(tuple(new))
+
+        changed = bool(new or moved)
+        if row is None:
+            model_id = s.insert(
+                q.import_model_row,
+                {
+                    "name": m.name,
+                    "description": m.description,
+                    "created_at": _stamp(m.created_at),
+                    "updated_at": _stamp(m.updated_at),
+                    "last_version": last,
+                },
+            )
+            changed = True
+        else:
+            model_id = int(row[0])
+            assert have is not None
+            if (have.description, have.updated_at, have.last_version) != (
+                m.description,
+                m.updated_at,
+                last,
+            ):
+                s.rowcount(
+                    Queries.UPDATE_IMPORTED_MODEL,
+                    {
+                        "model_id": model_id,
+                        "description": m.description,
+                        "updated_at": _stamp(m.updated_at),
+                        "last_version": last,
+                    },
+                )
+                changed = True
+        if (have is None and m.tags) or (have is not None and have.tags != m.tags):
+            if have is not None and have.tags:
+                s.rowcount(Queries.DELETE_MODEL_TAGS, {"model_id": model_id})
+            _insert_tuples(
+                s,
+                "mr_registered_model_tags",
+                ("model_id", "tag_key", "tag_value"),
+                [(model_id, k, v) for k, v in m.tags.items()],
+            )
+            changed = True
+        for start in range(0, len(new), IMPORT_VERSION_ROWS):
+            chunk = new[start : start + IMPORT_VERSION_ROWS]
+            params: dict[str, Any] = {"model_id": model_id}
+            for i, v in enumerate(chunk):
+                params.update(
+                    {
+                        f"v{i}": v.version,
+                        f"d{i}": v.description,
+                        f"p{i}": v.storage_path,
+                        f"s{i}": v.file_size_bytes,
+                        f"c{i}": v.checksum,
+                        f"t{i}": _stamp(v.created_at),
+                    }
+                )
+            s.rowcount(Queries.import_versions(len(chunk)), params)
+        ids: dict[str, int] = {}
+        if new or edges or moved:
+            ids = {str(n): int(i) for i, n in s.all(Queries.VERSION_IDS, {"model_id": model_id})}
+        _insert_tuples(
+            s,
+            "mr_model_tags",
+            ("model_version_id", "tag_key", "tag_value"),
+            [(ids[v.version], k, value) for v in new for k, value in v.tags.items()],
+        )
+        _insert_tuples(
+            s,
+            "mr_model_metrics",
+            ("model_version_id", "metric_name", "metric_value"),
+            [(ids[v.version], k, value) for v in new for k, value in v.metrics.items()],
+        )
+        written, missing = self._import_edges(s, m.name, ids, edges)
+        if moved:
+            known = [a.alias for a in moved if a.alias in aliases_here]
+            for start in range(0, len(known), IMPORT_ROWS):
+                chunk_names = known[start : start + IMPORT_ROWS]
+                params = {"model_id": model_id}
+                params.update({f"n{i}": a for i, a in enumerate(chunk_names)})
+                s.rowcount(Queries.delete_aliases(len(chunk_names)), params)
+            _insert_tuples(
+                s,
+                "mr_model_aliases",
+                ("model_id", "alias", "model_version_id", "updated_at"),
+                [(model_id, a.alias, ids[a.version], _stamp(a.updated_at)) for a in moved],
+            )
+        return ImportResult(
+            m.name,
+            row is None,
+            tuple(v.version for v in new),
+            len(m.versions) - len(new),
+            written,
+            tuple(missing),
+            changed or written > 0,
+        )
+
+    def _import_edges(
+        self,
+        s: Session,
+        name: str,
+        ids: Mapping[str, int],
+        edges: Sequence[tuple[str, tuple[str, str]]],
+    ) -> tuple[int, list[tuple[str, str, str]]]:
+        """Writes lineage edges (child version of model `name`, (parent model, version))
+        whose parent is in this database; returns how many, and the others."""
+        if not edges:
+            return 0, []
+        found: dict[tuple[str, str], int] = {(name, v): i for v, i in ids.items()}
+        others = sorted({p for _, p in edges if p[0] != name})
+        for start in range(0, len(others), IMPORT_ROWS):
+            chunk = others[start : start + IMPORT_ROWS]
+            params: dict[str, Any] = {}
+            for i, (pname, pversion) in enumerate(chunk):
+                params[f"pn{i}"], params[f"pv{i}"] = pname, pversion
+            for pname, pversion, pid in s.all(Queries.version_ids_of(len(chunk)), params):
+                found[(pname, str(pversion))] = int(pid)
+        rows: list[tuple[Any, ...]] = []
+        missing: list[tuple[str, str, str]] = []
+        for child, parent in edges:
+            pid = found.get(parent)
+            if pid is None:
+                missing.append((child, parent[0], parent[1]))
+            else:
+                rows.append((ids[child], pid))
+        _insert_tuples(s, "mr_model_lineage", ("child_version_id", "parent_version_id"), rows)
+        return len(rows), missing
+
     # -- statistics ---------------------------------------------------------------------------
     def stats(self) -> RegistryStats:
         def work(s: Session) -> RegistryStats:
@@ -665,3 +1012,71 @@ def _insert_pairs(
         chunk = dict(items[start : start + CHUNK])
         params: dict[str, Any] = {"version_id": version_id, **_pairs("a", "b", chunk)}
         s.rowcount(Queries.insert_rows(table, columns, len(chunk)), params)
+
+
+def _insert_tuples(
+    s: Session, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Multi-row INSERTs of `rows` into `columns` of `table`, IMPORT_ROWS rows a statement."""
+    letters = "abcdefgh"
+    for start in range(0, len(rows), IMPORT_ROWS):
+        chunk = rows[start : start + IMPORT_ROWS]
+        params = {
+            f"{letters[c]}{i}": value for i, r in enumerate(chunk) for c, value in enumerate(r)
+        }
+        s.rowcount(Queries.insert_tuples(table, columns, len(chunk)), params)
+
+
+def _stamp(t: datetime) -> str:
+    """A datetime as stored: fixed-width ISO-8601 UTC text with microseconds and "Z"."""
+    if t.tzinfo is None:
+        raise InvalidInputError(f"timestamp {t.isoformat()} has no time zone")
+    plain = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return plain.isoformat(timespec="microseconds") + "Z"
+
+
+def _differences(here: ExportedVersion, copy: ExportedVersion) -> list[str]:
+    """The fields in which two records of one version differ (lineage aside: missing edges
+    are added, and an edge whose parent was deleted in the source stays here)."""
+    fields = ("description", "storage_path", "file_size_bytes", "checksum", "created_at")
+    out = [f for f in fields if getattr(here, f) != getattr(copy, f)]
+    if dict(here.tags) != dict(copy.tags):
+        out.append("tags")
+    if dict(here.metrics) != dict(copy.metrics):
+        out.append("metrics")
+    return out
+
+
+def _check_import(m: ExportedModel) -> None:
+    """The input checks of an import: names, texts, numbers, times and references."""
+    validate.name(m.name)
+    validate.description(m.description)
+    for key, value in m.tags.items():
+        validate.tag_key(key)
+        validate.tag_value(value)
+    numbers: set[str] = set()
+    for v in m.versions:
+        if not isinstance(v.version, str) or not v.version or v.version in numbers:
+            raise InvalidInputError(f"model {m.name!r}: version {v.version!r} is empty or twice")
+        numbers.add(v.version)
+        validate.description(v.description)
+        if not isinstance(v.storage_path, str) or not v.storage_path:
+            raise InvalidInputError(f"version {v.version} of {m.name!r} has no storage path")
+        for key, value in v.tags.items():
+            validate.tag_key(key)
+            validate.tag_value(value)
+        for key, number in v.metrics.items():
+            validate.metrics({key: number})
+        for pname, _ in v.parents:
+            validate.name(pname)
+        for t in (v.created_at,):
+            _stamp(t)
+    for a in m.aliases:
+        validate.alias(a.alias)
+        if a.version not in numbers:
+            raise InvalidInputError(
+                f"alias {a.alias!r} of {m.name!r} points to version {a.version}, not in the copy"
+            )
+        _stamp(a.updated_at)
+    _stamp(m.created_at)
+    _stamp(m.updated_at)

@@ -8,6 +8,7 @@ container per engine per session; one fresh database (or SQLite file) per test.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,11 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def db_url(engine: str, servers: Servers, tmp_path: Path) -> Iterator[str]:
-    """An empty database (no tables) for this test alone."""
+@contextmanager
+def _empty_database(engine: str, servers: Servers, sqlite_file: Path) -> Iterator[str]:
+    """An empty database (no tables) on `engine`, dropped afterwards."""
     if engine == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        yield f"sqlite:///{sqlite_file}"
         return
     admin = servers.admin_url(engine)
     url = dbsources.create_database(engine, admin)
@@ -92,6 +93,27 @@ def db_url(engine: str, servers: Servers, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         dbsources.drop_database(engine, admin, url)
+
+
+@pytest.fixture
+def db_url(engine: str, servers: Servers, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no tables) for this test alone."""
+    with _empty_database(engine, servers, tmp_path / "registry.db") as url:
+        yield url
+
+
+@pytest.fixture(params=dbsources.ENGINES)
+def target_engine(request: pytest.FixtureRequest) -> str:
+    """A second engine, for tests of a copy from `engine` to this one (every ordered pair)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def target_db_url(target_engine: str, servers: Servers, tmp_path: Path) -> Iterator[str]:
+    """A second empty database for this test alone (another database on the same server
+    when both engines are one)."""
+    with _empty_database(target_engine, servers, tmp_path / "target.db") as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,471 @@
+"""Moving a registry (SPEC section 8): `copy_registry(source_url, target_url)` copies every model
+(or those named), whole, from one database and artifact store to another, through the backend
+contract (`MetadataBackend.export_models` / `import_model`).
+
+Order of work, so that a copy killed at any moment loses nothing and leaves no committed row
+pointing to a missing file:
+1. the target is migrated; the source is read in one consistent snapshot, a batch of models at
+   a time;
+2. per model, in one transaction on the target: the target's copy of the model is compared
+   (a version that differs is AlreadyExistsError, nothing of the model written); the files of
+   the versions to write are copied to the same storage paths on the target store, each one
+   verified by size and sha256 while it is read (a file already there with the right size and
+   sha256 is kept); then the rows are written and committed;
+3. lineage edges whose parent model comes later are written in a second pass, once every
+   model is there. Edges to models outside `models=` that the target lacks are skipped and
+   counted (`CopyReport.edges_skipped`).
+Run it again after an interruption: what is there and identical is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from registry_core.artifacts import ArtifactStore
+from registry_core.backend import MetadataBackend
+from registry_core.entrypoints import open_backend
+from registry_core.errors import (
+    ChecksumMismatchError,
+    InvalidInputError,
+    NotFoundError,
+    OutcomeUnknownError,
+)
+from registry_core.records import ExportedModel, ExportedVersion, ImportResult
+from registry_core.registry import artifact_store_for
+from registry_core.urls import DatabaseURL, parse_url
+
+log = logging.getLogger("registry_core")
+
+#: models per snapshot in the second pass (lineage edges to models copied later)
+_SECOND_PASS_BATCH = 500
+
+
+@dataclass(frozen=True)
+class CopyProgress:
+    """Where a copy stands, given to a `progress` callable after each file and each model.
+    Totals are None when unknown (a copy of named models does not count their versions
+    first); `bytes_done` counts the files of the versions handled, copied or already there."""
+
+    model: str
+    models_done: int
+    models_total: int | None
+    versions_done: int
+    versions_total: int | None
+    bytes_done: int
+    bytes_total: int | None
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What `copy_registry` did. Models: created on the target (`models_copied`), completed
+    or brought up to date there (`models_updated`: new versions, edges, aliases, fields), or
+    already there exactly (`models_present`). Versions written or already there; files copied
+    (`bytes_copied` of them) or skipped because the target had them with the right sha256;
+    lineage edges written, and edges skipped because their parent model is neither selected
+    nor on the target (`skipped_edges`: a few of them, as (model, version, parent model,
+    parent version))."""
+
+    source: str
+    target: str
+    models_copied: int = 0
+    models_updated: int = 0
+    models_present: int = 0
+    versions_copied: int = 0
+    versions_present: int = 0
+    files_copied: int = 0
+    files_skipped: int = 0
+    bytes_copied: int = 0
+    edges_copied: int = 0
+    edges_skipped: int = 0
+    seconds: float = 0.0
+    skipped_edges: tuple[tuple[str, str, str, str], ...] = field(default=())
+    #: the source and the target use one artifact store (two SQLite files in one folder,
+    #: say): the files were there already, and the target is no independent copy of them
+    shared_artifacts: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy."""
+        data = asdict(self)
+        data["skipped_edges"] = [list(e) for e in self.skipped_edges]
+        return data
+
+
+#: what `progress=` takes: None (a bar if stderr is a terminal), True, False, or a callable
+Progress = bool | Callable[[CopyProgress], None] | None
+
+#: how many skipped edges a report lists
+_LISTED = 20
+
+
+def copy_registry(
+    source_url: str,
+    target_url: str,
+    *,
+    source_artifacts: str | os.PathLike[str] | None = None,
+    target_artifacts: str | os.PathLike[str] | None = None,
+    models: Iterable[str] | None = None,
+    progress: Progress = None,
+) -> CopyReport:
+    """Copies the registry at `source_url` (database and artifact store) to `target_url`,
+    losslessly: names, descriptions, model tags, timestamps, version numbers with their gaps
+    and each model's counter, tags, metrics, lineage, aliases, checksums and file bytes.
+
+    `source_artifacts` / `target_artifacts`: the two artifact stores (None: as `connect()`
+    finds them for each URL). `models`: copy only these models (NotFoundError if one is not
+    in the source). `progress`: None shows a bar (models, versions, bytes) on stderr only if
+    it is a terminal; True always (tqdm, the `progress` extra); False never; a callable gets a
+    `CopyProgress` after each file and each model. The target is migrated first; the source
+    is only read (it must have a registry schema).
+
+    Each model lands in one transaction: run it again after an interruption and it finishes
+    the job; a complete copy run again writes nothing. A target version that differs from
+    the source's under the same number is AlreadyExistsError, and nothing of that model is
+    written (models before it stay copied). A source file whose size or sha256 differs from
+    its record is ChecksumMismatchError, and nothing of its model is committed.
+    """
+    started = time.monotonic()
+    source_parsed, target_parsed = parse_url(source_url), parse_url(target_url)
+    names = _names(models)
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise InvalidInputError(f"progress is None, True, False or a callable, not {progress!r}")
+    _check_pair(source_parsed, target_parsed)
+    source_store = artifact_store_for(source_parsed, source_artifacts)
+    target_store = artifact_store_for(target_parsed, target_artifacts)
+    source = open_backend(source_url)
+    try:
+        status = source.migration_status()
+        if status.current is None:
+            raise InvalidInputError(
+                f"{source_parsed.masked()} has no registry schema: nothing to copy"
+            )
+        target = open_backend(target_url)
+        try:
+            target.migrate()
+            shared = _same_store(source_store, target_store)
+            if shared:
+                log.warning(
+                    "the source and the target share one artifact store (%s): the target gets "
+                    "no copy of the files; give it its own with target_artifacts",
+                    source_store,
+                )
+            copier = _Copier(
+                source,
+                target,
+                source_store,
+                target_store,
+                _reporter(progress, source, names),
+                CopyReport(source_parsed.masked(), target_parsed.masked(), shared_artifacts=shared),
+            )
+            try:
+                report = copier.run(names)
+            finally:
+                copier.close_progress()
+        finally:
+            target.close()
+    finally:
+        source.close()
+    report = _replace(report, seconds=round(time.monotonic() - started, 3))
+    log.info(
+        "copied %s to %s: %d model(s) copied, %d updated, %d already there; %d version(s) "
+        "copied, %d already there; %d file(s), %d bytes",
+        report.source,
+        report.target,
+        report.models_copied,
+        report.models_updated,
+        report.models_present,
+        report.versions_copied,
+        report.versions_present,
+        report.files_copied,
+        report.bytes_copied,
+    )
+    return report
+
+
+def _names(models: Iterable[str] | None) -> list[str] | None:
+    if models is None:
+        return None
+    if isinstance(models, (str, bytes)):
+        raise InvalidInputError("models is a list of model names, not one string")
+    names = list(dict.fromkeys(models))
+    if not names:
+        raise InvalidInputError("models is empty: give at least one name, or None for all")
+    return names
+
+
+def _check_pair(source: DatabaseURL, target: DatabaseURL) -> None:
+    """Refuses a copy onto its own source, and a SQLite source file that does not exist
+    (opening it would create an empty one)."""
+    missing = not source.is_memory and not os.path.exists(source.database)
+    if source.scheme == "sqlite" and missing:
+        raise InvalidInputError(
+            f"no registry at {source.database}: the file does not exist (nothing was created)"
+        )
+    if source.is_memory:
+        raise InvalidInputError("the source is an in-memory SQLite database: it is empty")
+    same = (
+        source.scheme == "sqlite"
+        and target.scheme == "sqlite"
+        and not target.is_memory
+        and os.path.realpath(source.database) == os.path.realpath(target.database)
+    ) or (source.scheme != "sqlite" and source.masked() == target.masked())
+    if same:
+        raise InvalidInputError(f"the source and the target are the same: {source.masked()}")
+
+
+def _same_store(a: ArtifactStore, b: ArtifactStore) -> bool:
+    """Whether two stores are one (the same local root); stores without a local root are
+    taken as distinct."""
+    root_a, root_b = getattr(a, "root", None), getattr(b, "root", None)
+    if root_a is None or root_b is None:
+        return False
+    return os.path.realpath(str(root_a)) == os.path.realpath(str(root_b))
+
+
+def _replace(report: CopyReport, **changes: Any) -> CopyReport:
+    return CopyReport(**{**asdict(report), **changes})
+
+
+class _Copier:
+    """The two passes of a copy, with their tallies."""
+
+    def __init__(
+        self,
+        source: MetadataBackend,
+        target: MetadataBackend,
+        source_store: ArtifactStore,
+        target_store: ArtifactStore,
+        reporter: _Reporter,
+        report: CopyReport,
+    ) -> None:
+        self.source, self.target = source, target
+        self.source_store, self.target_store = source_store, target_store
+        self.reporter = reporter
+        self.tally = asdict(report)
+        self.skipped: list[tuple[str, str, str, str]] = []
+
+    def close_progress(self) -> None:
+        self.reporter.close()
+
+    def run(self, names: list[str] | None) -> CopyReport:
+        later: list[str] = []  # models with edges to models not on the target yet
+        with _closing(self.source.export_models(names)) as models:
+            for model in models:
+                result = self._copy(model)
+                if result.created:
+                    self.tally["models_copied"] += 1
+                elif result.changed:
+                    self.tally["models_updated"] += 1
+                else:
+                    self.tally["models_present"] += 1
+                if result.edges_missing:
+                    later.append(model.name)
+                self.reporter.model_done(model)
+        for start in range(0, len(later), _SECOND_PASS_BATCH):
+            self._second_pass(later[start : start + _SECOND_PASS_BATCH])
+        self.tally["skipped_edges"] = tuple(self.skipped[:_LISTED])
+        return CopyReport(**self.tally)
+
+    def _second_pass(self, names: Sequence[str]) -> None:
+        """The models whose edges lead to models copied after them, once more (a new
+        snapshot): now their parents are there. Edges still without a parent are skipped."""
+        try:
+            exported = list(_exhaust(self.source, names))
+        except NotFoundError:  # one was deleted from the source meanwhile: one at a time
+            exported = []
+            for name in names:
+                with contextlib.suppress(NotFoundError):
+                    exported += _exhaust(self.source, [name])
+        for model in exported:
+            result = self._copy(model, second=True)
+            for child, pname, pversion in result.edges_missing:
+                self.tally["edges_skipped"] += 1
+                self.skipped.append((model.name, child, pname, pversion))
+        if self.skipped:
+            log.warning(
+                "%d lineage edge(s) not copied: their parent model is not selected and not "
+                "on the target (first: %r)",
+                self.tally["edges_skipped"],
+                self.skipped[0],
+            )
+
+    def _copy(self, model: ExportedModel, *, second: bool = False) -> ImportResult:
+        """One model in one target transaction, its new versions' files put in place first."""
+        placed: list[str] = []  # files this call wrote where there was none
+        files = {"copied": 0, "skipped": 0, "bytes": 0}
+
+        def put_files(versions: Sequence[ExportedVersion]) -> None:
+            files.update(copied=0, skipped=0, bytes=0)  # again if the transaction is retried
+            for v in versions:
+                if self._put(model.name, v, placed, files):
+                    files["copied"] += 1
+                else:
+                    files["skipped"] += 1
+                self.reporter.bytes(model.name, v.file_size_bytes)
+
+        try:
+            result = self.target.import_model(model, before_write=put_files)
+        except OutcomeUnknownError:
+            raise  # the rows may be committed: their files stay
+        except BaseException:
+            for path in placed:  # nothing of the model was committed
+                with contextlib.suppress(OSError, ValueError):
+                    self.target_store.remove(path)
+            raise
+        t = self.tally
+        t["versions_copied"] += len(result.versions_written)
+        if not second:
+            t["versions_present"] += result.versions_present
+            # the versions present had their bytes counted by no file copy
+            written = set(result.versions_written)
+            present = sum(v.file_size_bytes for v in model.versions if v.version not in written)
+            self.reporter.versions(model.name, len(model.versions))
+            self.reporter.bytes(model.name, present)
+        t["files_copied"] += files["copied"]
+        t["files_skipped"] += files["skipped"]
+        t["bytes_copied"] += files["bytes"]
+        t["edges_copied"] += result.edges_written
+        return result
+
+    def _put(self, name: str, v: ExportedVersion, placed: list[str], files: dict[str, int]) -> bool:
+        """Copies one version's file to the same storage path on the target, verified while
+        it is read; False if the target has it already (right size and sha256)."""
+        problem = self.target_store.check(v.storage_path, v.file_size_bytes, v.checksum)
+        if problem is None:
+            return False
+        what = f"version {v.version} of {name!r}"
+        with self.source_store.reader(
+            v.storage_path, v.file_size_bytes, v.checksum, what=what
+        ) as reader:
+            written = self.target_store.write_at(v.storage_path, reader)
+        if problem == "missing":
+            placed.append(v.storage_path)
+        if written.size != v.file_size_bytes or (
+            v.checksum is not None and written.checksum != v.checksum
+        ):  # the reader checks both; a store that wrote something else is caught here
+            raise ChecksumMismatchError(
+                f"{what}: the file written to the target differs from the source's record"
+            )
+        files["bytes"] += written.size
+        return True
+
+
+def _exhaust(source: MetadataBackend, names: Sequence[str]) -> list[ExportedModel]:
+    with _closing(source.export_models(names)) as models:
+        return list(models)
+
+
+@contextlib.contextmanager
+def _closing(models: Iterator[ExportedModel]) -> Iterator[Iterator[ExportedModel]]:
+    """Ends an export's snapshot (closes its generator) however the loop over it ends."""
+    try:
+        yield models
+    finally:
+        close = getattr(models, "close", None)
+        if close is not None:
+            close()
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+class _Reporter:
+    """Counts progress and hands it to a callable or to tqdm bars (or nowhere)."""
+
+    def __init__(
+        self,
+        totals: tuple[int | None, int | None, int | None],
+        sink: Callable[[CopyProgress], None] | None = None,
+        bars: list[Any] | None = None,
+    ) -> None:
+        self.models_total, self.versions_total, self.bytes_total = totals
+        self.sink = sink
+        self.bars = bars or []
+        self.models_done = self.versions_done = self.bytes_done = 0
+
+    def _emit(self, model: str) -> None:
+        if self.sink is not None:
+            self.sink(
+                CopyProgress(
+                    model,
+                    self.models_done,
+                    self.models_total,
+                    self.versions_done,
+                    self.versions_total,
+                    self.bytes_done,
+                    self.bytes_total,
+                )
+            )
+
+    def bytes(self, model: str, n: int) -> None:
+        self.bytes_done += n
+        if self.bars:
+            self.bars[2].update(n)
+        self._emit(model)
+
+    def versions(self, model: str, n: int) -> None:
+        self.versions_done += n
+        if self.bars:
+            self.bars[1].update(n)
+
+    def model_done(self, model: ExportedModel) -> None:
+        self.models_done += 1
+        if self.bars:
+            self.bars[0].update(1)
+        self._emit(model.name)
+
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
+
+
+def _reporter(progress: Progress, source: MetadataBackend, names: list[str] | None) -> _Reporter:
+    if progress is False:
+        return _Reporter((None, None, None))
+    if progress is None and not _is_terminal(sys.stderr):
+        return _Reporter((None, None, None))
+    totals: tuple[int | None, int | None, int | None]
+    if names is None:
+        stats = source.stats()  # outside the snapshot: for the bars only
+        totals = (stats.total_models, stats.total_versions, stats.total_size_bytes)
+    else:
+        totals = (len(names), None, None)
+    if callable(progress):
+        return _Reporter(totals, sink=progress)
+    try:
+        tqdm = importlib.import_module("tqdm").tqdm
+    except ImportError:
+        print(
+            "registry-core: no progress bar: tqdm is not installed "
+            "(pip install 'registry-core[progress]')",
+            file=sys.stderr,
+        )
+        return _Reporter(totals)
+    bars = [
+        tqdm(total=totals[0], desc="models", unit="", position=0, file=sys.stderr),
+        tqdm(total=totals[1], desc="versions", unit="", position=1, file=sys.stderr),
+        tqdm(
+            total=totals[2],
+            desc="bytes",
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            position=2,
+            file=sys.stderr,
+        ),
+    ]
+    return _Reporter(totals, bars=bars)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,486 @@
+"""Moving a registry (SPEC section 8): copy_registry on every ordered pair of engines, compared
+field by field through the public API; re-runs, conflicts, selections, corrupt files and the
+`registry-core copy` command."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import registry_core
+from registry_core import (
+    AlreadyExistsError,
+    ChecksumMismatchError,
+    CopyProgress,
+    ModelRegistry,
+    NotFoundError,
+)
+from registry_core.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, run
+from registry_core.urls import parse_url
+
+UNICODE = "modèle-ü 🚀 "  # accents, an emoji and a trailing space
+
+
+def _build(reg: ModelRegistry, files: Path) -> None:
+    """A registry that exercises every field: gaps in numbers, a counter past the last
+    version, deleted versions, NULL descriptions and tag values, unicode, metrics, model tags,
+    lineage within and across models (also to a model created later), moved aliases, files of
+    several sizes (one empty)."""
+    files.mkdir(exist_ok=True)
+    # alpha: versions 1..6, 2 and 6 deleted (the next save is 7)
+    for i in range(1, 7):
+        reg.save_model(
+            {"alpha": i},
+            "alpha",
+            description=None if i % 2 else f"alpha v{i} ✓",
+            tags={"stage": "dev" if i < 4 else "prod", "note": None, "i": str(i)},
+            metrics={"auc": 0.1 * i + 0.2, "loss": -1e-300 * i, "big": 1.7976931348623157e308},
+        )
+    reg.delete_version("alpha", 2)
+    reg.delete_version("alpha", 6)
+    reg.update_model("alpha", description="the first model\nwith two lines")
+    reg.set_model_tag("alpha", "team", "growth")
+    reg.set_model_tag("alpha", "empty", None)
+    reg.set_alias("alpha", "champion", 3)
+    reg.set_alias("alpha", "champion", 5)  # moved
+    reg.set_alias("alpha", "challenger", 3)
+    # a model whose name is unicode, with files of its own (one empty) and lineage to alpha
+    big = files / "weights.bin"
+    big.write_bytes(os.urandom(300_000))
+    empty = files / "empty.txt"
+    empty.write_bytes(b"")
+    reg.save_model_file(big, UNICODE, tags={"ключ": "значение"}, parents=[("alpha", "3")])
+    reg.save_model_file(empty, UNICODE, parents=[("alpha", "5"), (UNICODE, "1")])
+    reg.set_tag(UNICODE, 2, "late", "set after the save")
+    reg.update_version(UNICODE, 1, description="described later")
+    # zeta, created after alpha; alpha's next version derives from it: an edge to a model
+    # that a copy in creation order reaches later
+    reg.save_model("z", "zeta", metrics={"auc": 0.5})
+    reg.save_model({"alpha": 7}, "alpha", parents=[("zeta", "1"), ("alpha", "5")])
+    # a model with no versions left (its counter stays at 1)
+    reg.save_model("gone", "empty-model")
+    reg.delete_version("empty-model", 1)
+
+
+def _snapshot(reg: ModelRegistry) -> dict[str, Any]:
+    """Everything the public API says about the registry, file bytes included."""
+    out: dict[str, Any] = {"models": reg.list_models(), "latest": reg.latest_versions()}
+    for m in reg.list_models():
+        versions = reg.list_versions(m.name)
+        out[m.name] = versions
+        for v in versions:
+            key = f"{m.name}@{v.version}"
+            out[key + " ancestors"] = [(a.name, a.version) for a in reg.lineage(m.name, v.version)]
+            out[key + " descendants"] = [
+                (a.name, a.version) for a in reg.lineage(m.name, v.version, direction="descendants")
+            ]
+            out[key + " bytes"] = reg.model_path(m.name, v.version).read_bytes()
+        for v in versions:
+            for alias in v.aliases:
+                out[f"{m.name}#{alias}"] = reg.get_version(m.name, alias=alias).version
+    stats = reg.stats()
+    out["stats"] = (stats.total_models, stats.total_versions, stats.total_size_bytes)
+    return out
+
+
+def test_a_copy_is_lossless_on_every_pair_of_engines(
+    db_url: str, target_db_url: str, tmp_path: Path
+) -> None:
+    src_art, dst_art = tmp_path / "src-artifacts", tmp_path / "dst-artifacts"
+    with registry_core.connect(db_url, artifacts=src_art) as source:
+        _build(source, tmp_path / "files")
+        before = _snapshot(source)
+    seen: list[CopyProgress] = []
+    report = registry_core.copy_registry(
+        db_url,
+        target_db_url,
+        source_artifacts=src_art,
+        target_artifacts=dst_art,
+        progress=seen.append,
+    )
+    assert (report.models_copied, report.models_updated, report.models_present) == (4, 0, 0)
+    assert report.versions_copied == 8 and report.versions_present == 0
+    assert report.files_copied == 8 and report.files_skipped == 0
+    assert report.bytes_copied == before["stats"][2]
+    assert report.edges_copied == 5 and report.edges_skipped == 0
+    assert seen[-1].models_done == seen[-1].models_total == 4
+    assert seen[-1].versions_done == seen[-1].versions_total == 8
+    assert seen[-1].bytes_done == seen[-1].bytes_total == before["stats"][2]
+
+    with registry_core.connect(target_db_url, artifacts=dst_art) as target:
+        after = _snapshot(target)
+        assert after.keys() == before.keys()
+        for key, value in before.items():
+            assert after[key] == value, key
+        assert target.verify().ok
+
+    # run again: nothing to write
+    again = registry_core.copy_registry(
+        db_url, target_db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    assert (again.models_copied, again.models_updated, again.models_present) == (0, 0, 4)
+    assert (again.versions_copied, again.versions_present) == (0, 8)
+    assert (again.files_copied, again.bytes_copied, again.edges_copied) == (0, 0, 0)
+
+    # each model's counter came along: the next save gets the same number on both sides
+    with (
+        registry_core.connect(db_url, artifacts=src_art) as source,
+        registry_core.connect(target_db_url, artifacts=dst_art) as target,
+    ):
+        for name in ("alpha", UNICODE, "zeta", "empty-model"):
+            assert source.save_model(1, name).version == target.save_model(1, name).version
+        assert target.get_version("alpha").version == "8"
+        assert target.get_version("empty-model").version == "2"
+
+
+@pytest.fixture
+def sqlite_source(tmp_path: Path) -> tuple[str, Path]:
+    """A SQLite registry file as the source of a copy to the engine under test."""
+    return f"sqlite:///{tmp_path / 'source.db'}", tmp_path / "source-artifacts"
+
+
+def test_a_conflicting_target_version_writes_nothing_of_that_model(
+    db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path
+) -> None:
+    src, src_art = sqlite_source
+    dst_art = tmp_path / "dst-artifacts"
+    with registry_core.connect(src, artifacts=src_art) as source:
+        source.save_model(1, "a")
+        source.save_model(1, "m")
+        source.save_model(2, "m")
+    registry_core.copy_registry(
+        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        target.set_tag("m", 2, "changed", "on the target")
+    with registry_core.connect(src, artifacts=src_art) as source:
+        source.save_model(3, "m", tags={"new": "yes"})
+        source.set_alias("m", "champion", 3)
+        source.save_model(2, "a")  # before m in creation order: copied
+    files_before = sorted(p.name for p in dst_art.rglob("*") if p.is_file())
+
+    with pytest.raises(AlreadyExistsError, match=r"version 2 of 'm'.*tags"):
+        registry_core.copy_registry(
+            src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+        )
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        assert [v.version for v in target.list_versions("m")] == ["1", "2"]
+        assert target.get_version("m", 2).tags == {"changed": "on the target"}
+        assert [v.version for v in target.list_versions("a")] == ["1", "2"]
+        new_files = sorted(p.name for p in dst_art.rglob("*") if p.is_file())
+        a2 = Path(target.get_version("a", 2).storage_path).name
+        assert sorted([*files_before, a2]) == new_files  # m's version 3 left no file
+        with pytest.raises(NotFoundError):
+            target.get_version("m", alias="champion")
+
+    # another model of the same name (its own creation time) is refused as a whole
+    with registry_core.connect(src, artifacts=src_art) as source:
+        source.save_model(1, "b")
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        target.delete_model("m")
+        target.save_model("mine", "b")
+    with pytest.raises(AlreadyExistsError, match=r"model 'b' exists here"):
+        registry_core.copy_registry(
+            src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+        )
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        assert [v.version for v in target.list_versions("b")] == ["1"]
+        assert target.load_model("b") == "mine"
+
+
+def test_a_selection_of_models_and_lineage_to_the_rest(db_url: str, tmp_path: Path) -> None:
+    src_art, dst_art = tmp_path / "src-artifacts", tmp_path / "dst-artifacts"
+    dst = f"sqlite:///{tmp_path / 'target.db'}"
+    with registry_core.connect(db_url, artifacts=src_art) as source:
+        source.save_model(1, "a")
+        source.save_model(2, "b", parents=[("a", "1")])
+        source.save_model(3, "c")
+        with pytest.raises(NotFoundError, match="nope"):
+            registry_core.copy_registry(
+                db_url, dst, source_artifacts=src_art, target_artifacts=dst_art,
+                models=["b", "nope"], progress=False,
+            )  # fmt: skip
+        with registry_core.connect(dst, artifacts=dst_art) as target:
+            assert target.list_models() == []
+
+        report = registry_core.copy_registry(
+            db_url, dst, source_artifacts=src_art, target_artifacts=dst_art, models=["b"],
+            progress=False,
+        )  # fmt: skip
+        assert (report.models_copied, report.versions_copied, report.edges_skipped) == (1, 1, 1)
+        assert report.skipped_edges == (("b", "1", "a", "1"),)
+        with registry_core.connect(dst, artifacts=dst_art) as target:
+            assert [m.name for m in target.list_models()] == ["b"]
+            assert target.lineage("b", 1) == []
+
+        report = registry_core.copy_registry(
+            db_url, dst, source_artifacts=src_art, target_artifacts=dst_art, models=["a", "b"],
+            progress=False,
+        )  # fmt: skip
+        assert (report.models_copied, report.models_updated, report.models_present) == (1, 1, 0)
+        assert (report.edges_copied, report.edges_skipped) == (1, 0)
+        with registry_core.connect(dst, artifacts=dst_art) as target:
+            assert [m.name for m in target.list_models()] == ["a", "b"]
+            assert target.lineage("b", 1) == source.lineage("b", 1)
+            assert target.list_versions("b") == source.list_versions("b")
+
+
+def test_a_corrupt_source_file_commits_nothing_of_its_model(
+    db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path
+) -> None:
+    src, src_art = sqlite_source
+    dst_art = tmp_path / "dst-artifacts"
+    with registry_core.connect(src, artifacts=src_art) as source:
+        source.save_model("fine", "a")
+        source.save_model(list(range(100)), "m")
+        bad = source.save_model(list(range(200)), "m")
+        source.save_model("after", "z")
+        path = source.artifacts.absolute(bad.storage_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ChecksumMismatchError, match="sha256"):
+        registry_core.copy_registry(
+            src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+        )
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        assert [m.name for m in target.list_models()] == ["a"]
+        assert target.verify().ok
+        # neither m's first file (copied before the bad one) nor the bad one stays behind
+        assert not target.artifacts.absolute(bad.storage_path).exists()
+        assert [p.parent.name for p in (dst_art / "models").rglob("*") if p.is_file()] == [
+            Path(target.get_version("a").storage_path).parent.name
+        ]
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_copy_command(
+    db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, src_art = sqlite_source
+    dst_art = str(tmp_path / "dst-artifacts")
+    with registry_core.connect(src, artifacts=src_art) as source:
+        source.save_model(1, "a", tags={"k": "v"})
+        source.save_model(2, "a")
+    arts = ["--source-artifacts", str(src_art), "--target-artifacts", dst_art]
+
+    code, out, err = _cli(capsys, "copy", src, db_url, *arts)
+    assert code == EXIT_OK, err
+    assert "models:   1 copied, 0 updated, 0 already there" in out
+    assert "versions: 2 copied, 0 already there" in out
+    assert err == ""  # stderr is no terminal here: no bar
+
+    code, out, err = _cli(capsys, "copy", src, db_url, *arts, "--json")
+    data = json.loads(out)
+    assert code == EXIT_OK
+    assert data["models_present"] == 1 and data["versions_copied"] == 0
+    assert data["target"] == parse_url(db_url).masked()
+    password = urlsplit(db_url).password
+    if password:  # the servers of containers have one
+        assert password not in out + err and "***" in data["target"]
+
+    code, out, _ = _cli(capsys, "copy", src, db_url, *arts, "--model", "nope", "--json")
+    assert code == EXIT_NOT_FOUND and json.loads(out)["error"]["type"] == "NotFoundError"
+
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        target.set_tag("a", 1, "k", "other")
+    code, _, err = _cli(capsys, "copy", src, db_url, *arts)
+    assert code == EXIT_FAILED and "version 1 of 'a'" in err
+
+
+# -- a copy killed at random moments --------------------------------------------------------
+KILL_ROUNDS = 6 * max(1, int(os.environ.get("REGISTRY_TEST_FAULT_SCALE", "1")))
+
+
+def _copy_command(src: str, dst: str, src_art: Path, dst_art: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "registry_core",
+        "copy",
+        src,
+        dst,
+        "--source-artifacts",
+        str(src_art),
+        "--target-artifacts",
+        str(dst_art),
+        "--no-progress",
+    ]
+
+
+def _files(folder: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb"])
+def test_a_copy_killed_at_random_moments_finishes_when_run_again(
+    db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path
+) -> None:
+    """SIGKILL `registry-core copy` (SQLite -> the engine) at random moments: half the rounds
+    at a random time, half right after it placed a random number of files (so often between
+    a model's files and its COMMIT). After each kill no committed version lacks its file; the
+    copy run again completes, and the result equals the source."""
+    src, src_art = sqlite_source
+    dst_art = tmp_path / "dst-artifacts"
+    with registry_core.connect(src, artifacts=src_art) as source:
+        _build(source, tmp_path / "files")
+        for i in range(40):
+            source.save_model(i, f"m{i:02d}", tags={"i": str(i)}, metrics={"i": i})
+            source.save_model(i, f"m{i:02d}", parents=[("alpha", "3")] if i % 3 else [])
+            source.set_alias(f"m{i:02d}", "champion", 1 + i % 2)
+        source.save_model("last", "alpha", parents=[("m39", "2")])  # a forward edge
+        before = _snapshot(source)
+    # how long a whole copy takes as a subprocess (into a scratch SQLite file)
+    started = time.monotonic()
+    scratch = f"sqlite:///{tmp_path / 'scratch.db'}"
+    subprocess.run(
+        _copy_command(src, scratch, src_art, tmp_path / "scratch-art"),
+        check=True,
+        capture_output=True,
+    )
+    whole = time.monotonic() - started
+    rng = random.Random(os.environ.get("REGISTRY_TEST_SEED", "copy-kills"))
+    cut_short = 0
+    for round_ in range(KILL_ROUNDS):
+        start_files = _files(dst_art)
+        child = subprocess.Popen(
+            _copy_command(src, db_url, src_art, dst_art),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if round_ % 2:
+            time.sleep(rng.uniform(0.05, whole * 1.2))
+        else:  # after 1..5 more files are in place, or when it ends
+            wanted = start_files + rng.randint(1, 5)
+            deadline = time.monotonic() + 60
+            while child.poll() is None and _files(dst_art) < wanted:
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+        child.send_signal(signal.SIGKILL)
+        cut_short += child.wait() == -signal.SIGKILL
+        with registry_core.connect(db_url, artifacts=dst_art) as target:
+            found = target.verify()
+            assert not found.missing and not found.mismatched, found.as_dict()
+    assert cut_short >= KILL_ROUNDS // 2  # the rounds that wait for files never finish first
+
+    report = registry_core.copy_registry(
+        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    assert report.models_copied + report.models_updated + report.models_present == 44
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        after = _snapshot(target)
+        for key, value in before.items():
+            assert after[key] == value, key
+        # what killed copies left behind is no version's file: orphans only, repairable
+        assert not target.verify(grace=0, repair=True).missing
+        assert target.verify(grace=0).ok
+    again = registry_core.copy_registry(
+        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    assert (again.models_present, again.versions_copied, again.files_copied) == (44, 0, 0)
+
+
+def test_a_copy_taken_while_others_save_holds_each_version_whole(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A thread saves versions (tags, metrics, lineage, an alias moved to each) into the
+    source while it is copied: every version the target got is whole, its alias points into
+    the copy, and its counter is past every number it holds."""
+    src_art, dst_art = tmp_path / "src-artifacts", tmp_path / "dst-artifacts"
+    dst = f"sqlite:///{tmp_path / 'target' / 'target.db'}"
+    with registry_core.connect(db_url, artifacts=src_art) as source:
+        for i in range(30):  # something to copy before the busy model
+            source.save_model(i, f"m{i:02d}", tags={"i": str(i)})
+        source.save_model(0, "busy")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def saver() -> None:
+        try:
+            with registry_core.connect(db_url, artifacts=src_art) as reg:
+                n = 1
+                while not stop.is_set():
+                    n += 1
+                    v = reg.save_model(
+                        n,
+                        "busy",
+                        tags={f"t{k}": str(n) for k in range(8)},
+                        metrics={f"x{k}": n + k / 10 for k in range(4)},
+                        parents=[("busy", str(n - 1))],
+                    )
+                    reg.set_alias("busy", "newest", v.version)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=saver)
+    thread.start()
+    try:
+        for _ in range(5):
+            time.sleep(0.05)
+            registry_core.copy_registry(
+                db_url, dst, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+            )
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors, errors
+    with (
+        registry_core.connect(db_url, artifacts=src_art) as source,
+        registry_core.connect(dst, artifacts=dst_art) as target,
+    ):
+        copied = target.list_versions("busy")
+        assert len(copied) > 1
+        originals = {v.version: v for v in source.list_versions("busy")}
+        for v in copied:
+            assert v == originals[v.version] or (
+                v.aliases != originals[v.version].aliases  # the alias moved on since
+                and v == dataclasses.replace(originals[v.version], aliases=v.aliases)
+            )
+            if v.version != "1":
+                parent = target.lineage("busy", v.version)[0]
+                assert (parent.name, parent.version) == ("busy", str(int(v.version) - 1))
+        # the alias moves in its own transaction after each save: a snapshot may fall between
+        newest = target.get_version("busy", alias="newest")
+        assert newest.version in (copied[-1].version, copied[-2].version)
+        assert int(target.save_model("x", "busy").version) == int(copied[-1].version) + 1
+
+
+def test_a_source_at_an_older_schema_is_read_as_it_is(db_url: str, tmp_path: Path) -> None:
+    """The source is never migrated: at schema 003 (no aliases, no model tags) it is copied
+    with what it has, and stays at 003."""
+    src_art, dst_art = tmp_path / "src-artifacts", tmp_path / "dst-artifacts"
+    dst = f"sqlite:///{tmp_path / 'target' / 'target.db'}"
+    with registry_core.connect(db_url, artifacts=src_art) as source:
+        source.save_model(1, "a", tags={"k": None}, metrics={"auc": 0.25})
+        source.save_model(2, "b", parents=[("a", "1")])
+        source.backend.downgrade("003")
+    report = registry_core.copy_registry(
+        db_url, dst, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    assert (report.models_copied, report.versions_copied, report.edges_copied) == (2, 2, 1)
+    with registry_core.open_backend(db_url) as backend:
+        assert backend.migration_status().current == "003"
+        old = {name: backend.list_versions(name) for name in ("a", "b")}
+    with registry_core.connect(dst, artifacts=dst_art) as target:
+        assert target.backend.migration_status().up_to_date
+        assert {name: target.list_versions(name) for name in ("a", "b")} == old
+        assert [(v.name, v.version) for v in target.lineage("b", 1)] == [("a", "1")]
