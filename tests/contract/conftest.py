@@ -7,7 +7,10 @@ container per engine per session; one fresh database (or SQLite file) per test.
 
 from __future__ import annotations
 
+import socket
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +109,139 @@ def backend(db_url: str) -> Iterator[SQLMetadataBackend]:
         b.close()
 
 
+# -- artifact stores -------------------------------------------------------------------------
+#: the stores a test marked `@pytest.mark.stores` runs on (other tests: the local store only)
+STORES = ("local", "memory", "s3")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("stores"):
+        metafunc.parametrize("store", STORES, indirect=True)
+
+
+class S3Server:
+    """moto's S3 server in this process (a thread), on 127.0.0.1 and a free port."""
+
+    KEY, SECRET = "rc-test-key-id", "rc-test-Secret-9f3a"
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.server.start()
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def options(self) -> dict[str, Any]:
+        """storage_options as a user passes them for an S3-compatible endpoint."""
+        return {
+            "key": self.KEY,
+            "secret": self.SECRET,
+            "client_kwargs": {"endpoint_url": self.endpoint},
+        }
+
+    def env(self) -> dict[str, str]:
+        """The same, as environment variables (what the CLI and boto-based tools read)."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.KEY,
+            "AWS_SECRET_ACCESS_KEY": self.SECRET,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    pytest.importorskip("s3fs", reason="s3fs is not installed (extra s3)")
+    server = S3Server()
+    yield server
+    server.server.stop()
+
+
+@dataclass
+class Store:
+    """The test's artifact store: what `connect` gets (`artifacts`, `storage_options`), and
+    the raw files behind the registry's back (by path relative to the store's root), the way
+    a test tampers with them. The same calls work on every kind of store."""
+
+    kind: str
+    artifacts: str
+    storage_options: dict[str, Any] | None
+    fs: Any
+    root: str
+
+    def _key(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    def read(self, relative: str) -> bytes:
+        data: bytes = self.fs.cat_file(self._key(relative))
+        return data
+
+    def write(self, relative: str, data: bytes) -> None:
+        if self.kind == "local":
+            Path(self._key(relative)).parent.mkdir(parents=True, exist_ok=True)
+        self.fs.pipe_file(self._key(relative), data)
+
+    def remove(self, relative: str) -> None:
+        self.fs.rm_file(self._key(relative))
+
+    def exists(self, relative: str) -> bool:
+        return bool(self.fs.isfile(self._key(relative)))
+
+    def files(self) -> set[str]:
+        """Every file under models/ and .staging/, relative to the root."""
+        found: set[str] = set()
+        for top in ("models", ".staging"):
+            try:
+                listing = self.fs.find(self._key(top))
+            except FileNotFoundError:
+                continue
+            found |= {str(p)[len(self.root) + 1 :] for p in listing}
+        return found
+
+
 @pytest.fixture
-def registry(db_url: str, tmp_path: Path) -> Iterator[ModelRegistry]:
-    """A connected (and so migrated) registry with its own artifact folder."""
-    with registry_core.connect(db_url, artifacts=tmp_path / "artifacts") as reg:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """The test's own artifact store: a folder (`local`, the default), a `memory://` root, or
+    a fresh bucket on moto's S3 server reached through s3fs with a custom endpoint (tests
+    marked `stores` run on all three)."""
+    import fsspec
+
+    kind = getattr(request, "param", "local")
+    options: dict[str, Any] | None = None
+    if kind == "local":
+        artifacts = str(tmp_path / "artifacts")
+        fs = fsspec.filesystem("file")
+        root = artifacts
+    elif kind == "memory":
+        artifacts = f"memory://rc-{uuid.uuid4().hex[:12]}/artifacts"
+        fs, root = fsspec.core.url_to_fs(artifacts)
+    else:
+        server: S3Server = request.getfixturevalue("s3_server")
+        for key, value in server.env().items():  # for the CLI, which has no storage_options
+            monkeypatch.setenv(key, value)
+        options = server.options()
+        bucket = f"rc-{uuid.uuid4().hex[:12]}"
+        fs = fsspec.filesystem("s3", skip_instance_cache=True, use_listings_cache=False, **options)
+        fs.mkdir(bucket)
+        artifacts, root = f"s3://{bucket}/models-root", f"{bucket}/models-root"
+    yield Store(kind, artifacts, options, fs, root)
+    if kind == "memory" and fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+@pytest.fixture
+def registry(db_url: str, store: Store) -> Iterator[ModelRegistry]:
+    """A connected (and so migrated) registry with its own artifact store (see `store`)."""
+    with registry_core.connect(
+        db_url, artifacts=store.artifacts, storage_options=store.storage_options
+    ) as reg:
         yield reg
