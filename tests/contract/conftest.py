@@ -7,10 +7,8 @@ container per engine per session; one fresh database (or SQLite file) per test.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 
 import dbsources
 import registry_core
+from artifactstores import S3Server, Store
 from registry_core import ModelRegistry
 from registry_core.sqlbackend import SQLMetadataBackend
 
@@ -119,42 +118,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store", STORES, indirect=True)
 
 
-class S3Server:
-    """moto's S3 server in this process (a thread), on 127.0.0.1 and a free port."""
-
-    KEY, SECRET = "rc-test-key-id", "rc-test-Secret-9f3a"
-
-    def __init__(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self.server.start()
-        self.endpoint = f"http://127.0.0.1:{port}"
-
-    def options(self) -> dict[str, Any]:
-        """storage_options as a user passes them for an S3-compatible endpoint."""
-        return {
-            "key": self.KEY,
-            "secret": self.SECRET,
-            "client_kwargs": {"endpoint_url": self.endpoint},
-        }
-
-    def env(self) -> dict[str, str]:
-        """The same, as environment variables (what the CLI and boto-based tools read)."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.KEY,
-            "AWS_SECRET_ACCESS_KEY": self.SECRET,
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     pytest.importorskip("moto.server", reason="moto[server] is not installed")
@@ -162,48 +125,6 @@ def s3_server() -> Iterator[S3Server]:
     server = S3Server()
     yield server
     server.server.stop()
-
-
-@dataclass
-class Store:
-    """The test's artifact store: what `connect` gets (`artifacts`, `storage_options`), and
-    the raw files behind the registry's back (by path relative to the store's root), the way
-    a test tampers with them. The same calls work on every kind of store."""
-
-    kind: str
-    artifacts: str
-    storage_options: dict[str, Any] | None
-    fs: Any
-    root: str
-
-    def _key(self, relative: str) -> str:
-        return f"{self.root}/{relative}"
-
-    def read(self, relative: str) -> bytes:
-        data: bytes = self.fs.cat_file(self._key(relative))
-        return data
-
-    def write(self, relative: str, data: bytes) -> None:
-        if self.kind == "local":
-            Path(self._key(relative)).parent.mkdir(parents=True, exist_ok=True)
-        self.fs.pipe_file(self._key(relative), data)
-
-    def remove(self, relative: str) -> None:
-        self.fs.rm_file(self._key(relative))
-
-    def exists(self, relative: str) -> bool:
-        return bool(self.fs.isfile(self._key(relative)))
-
-    def files(self) -> set[str]:
-        """Every file under models/ and .staging/, relative to the root."""
-        found: set[str] = set()
-        for top in ("models", ".staging"):
-            try:
-                listing = self.fs.find(self._key(top))
-            except FileNotFoundError:
-                continue
-            found |= {str(p)[len(self.root) + 1 :] for p in listing}
-        return found
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Store
 
 import registry_core
+from artifactstores import Store
 from registry_core import (
     ArtifactMissingError,
     BackendUnavailableError,
