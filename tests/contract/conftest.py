@@ -16,7 +16,7 @@ import pytest
 
 import dbsources
 import registry_core
-from artifactstores import S3Server, Store
+from artifactstores import AzuriteServer, S3Server, Store, azurite_command
 from registry_core import ModelRegistry
 from registry_core.sqlbackend import SQLMetadataBackend
 
@@ -109,8 +109,9 @@ def backend(db_url: str) -> Iterator[SQLMetadataBackend]:
 
 
 # -- artifact stores -------------------------------------------------------------------------
-#: the stores a test marked `@pytest.mark.stores` runs on (other tests: the local store only)
-STORES = ("local", "memory", "s3")
+#: the stores a test marked `@pytest.mark.stores` runs on (other tests: the local store only);
+#: "azure" needs Azurite (skipped without it, see tests/artifactstores.py)
+STORES = ("local", "memory", "s3", "azure")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -127,13 +128,24 @@ def s3_server() -> Iterator[S3Server]:
     server.server.stop()
 
 
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteServer]:
+    pytest.importorskip("adlfs", reason="adlfs is not installed (extra azure)")
+    command = azurite_command()
+    if command is None:
+        pytest.skip("Azurite not found: npm install azurite, or set REGISTRY_TEST_AZURITE")
+    server = AzuriteServer(command)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Store]:
-    """The test's own artifact store: a folder (`local`, the default), a `memory://` root, or
-    a fresh bucket on moto's S3 server reached through s3fs with a custom endpoint (tests
-    marked `stores` run on all three)."""
+    """The test's own artifact store: a folder (`local`, the default), a `memory://` root, a
+    fresh bucket on moto's S3 server reached through s3fs with a custom endpoint, or a fresh
+    container on Azurite through adlfs (tests marked `stores` run on all four)."""
     import fsspec
 
     kind = getattr(request, "param", "local")
@@ -146,14 +158,22 @@ def store(
         artifacts = f"memory://rc-{uuid.uuid4().hex[:12]}/artifacts"
         fs, root = fsspec.core.url_to_fs(artifacts)
     else:
-        server: S3Server = request.getfixturevalue("s3_server")
+        server: S3Server | AzuriteServer = request.getfixturevalue(
+            "s3_server" if kind == "s3" else "azurite"
+        )
         for key, value in server.env().items():  # for the CLI, which has no storage_options
             monkeypatch.setenv(key, value)
         options = server.options()
         bucket = f"rc-{uuid.uuid4().hex[:12]}"
-        fs = fsspec.filesystem("s3", skip_instance_cache=True, use_listings_cache=False, **options)
+        fs = fsspec.filesystem(
+            "s3" if kind == "s3" else "az",
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            **options,
+        )
         fs.mkdir(bucket)
-        artifacts, root = f"s3://{bucket}/models-root", f"{bucket}/models-root"
+        scheme = "s3" if kind == "s3" else "az"
+        artifacts, root = f"{scheme}://{bucket}/models-root", f"{bucket}/models-root"
     yield Store(kind, artifacts, options, fs, root)
     if kind == "memory" and fs.exists(root):
         fs.rm(root, recursive=True)
