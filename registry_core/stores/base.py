@@ -172,6 +172,16 @@ class ArtifactStore(ABC):
 
     # -- what a store implements -----------------------------------------------------
     @abstractmethod
+    def identity(self) -> tuple[str, str]:
+        """(protocol, root as the file system names it): two stores with equal identities
+        are one place (see `same_place`)."""
+
+    def same_place(self, other: ArtifactStore) -> bool:
+        """Whether `other` keeps its files in the same place (same folder, same bucket and
+        prefix)."""
+        return self.identity() == other.identity()
+
+    @abstractmethod
     def _writing(self, storage_path: str, *, fresh: bool) -> Any:
         """A context manager yielding a HashingWriter whose bytes end up at `storage_path`
         when the block completes; when it raises, nothing is left at `storage_path` if

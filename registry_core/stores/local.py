@@ -37,6 +37,9 @@ class LocalArtifactStore(ArtifactStore):
     def __repr__(self) -> str:
         return f"LocalArtifactStore({self.location!r})"
 
+    def identity(self) -> tuple[str, str]:
+        return ("file", os.path.realpath(self.root))
+
     # -- writing ---------------------------------------------------------------------
     def _staging_dir(self) -> Path:
         """`<root>/.staging`, made if missing; RegistryError if it leads outside the root (a

@@ -86,14 +86,22 @@ class FsspecArtifactStore(ArtifactStore):
         if self.scheme != "memory":
             # another process's saves and deletes must show at once (fsck, loads)
             options.setdefault("use_listings_cache", False)
-        self.fs, root = fsspec.core.url_to_fs(url, **options)
-        self.root = str(root).rstrip("/")
+        self.fs, base = fsspec.core.url_to_fs(url, **options)
+        #: the root as the file system names it (no scheme); not `root`, which names a local
+        #: folder on LocalArtifactStore
+        self.base = str(base).rstrip("/")
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({self.location!r})"
 
+    def identity(self) -> tuple[str, str]:
+        return (
+            self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0],
+            self.base,
+        )
+
     def _key(self, storage_path: str) -> str:
-        return f"{self.root}/{checked_relative(storage_path)}"
+        return f"{self.base}/{checked_relative(storage_path)}"
 
     # -- writing ---------------------------------------------------------------------
     @contextmanager
@@ -121,7 +129,7 @@ class FsspecArtifactStore(ArtifactStore):
             log.warning("could not delete %s after a failed save: %s", self.describe_key(key), exc)
 
     def describe_key(self, key: str) -> str:
-        return self.location + key[len(self.root) :]
+        return self.location + key[len(self.base) :]
 
     # -- reading ---------------------------------------------------------------------
     def _open(self, storage_path: str) -> IO[bytes]:
@@ -180,7 +188,7 @@ class FsspecArtifactStore(ArtifactStore):
         """The objects under models/; nothing for the staging folder (there is none)."""
         if folder != MODELS:
             return
-        prefix = self.root + "/"
+        prefix = self.base + "/"
         try:
             found = self.fs.find(prefix + MODELS, detail=True)
         except FileNotFoundError:

@@ -114,3 +114,13 @@ def test_modification_times_of_each_library() -> None:
     ):
         assert _mtime(info) == t.timestamp()
     assert _mtime({}) > t.timestamp()  # unknown: now, so never taken for an old orphan
+
+
+def test_same_place(tmp_path: Path) -> None:
+    folder = open_store(tmp_path / "a")
+    assert folder.same_place(open_store(f"file://{tmp_path}/a"))
+    assert not folder.same_place(open_store(tmp_path / "b"))
+    memory = open_store("memory://rc-unit/a")
+    assert memory.same_place(open_store("memory://rc-unit/a/"))
+    assert not memory.same_place(open_store("memory://rc-unit/b"))
+    assert not memory.same_place(open_store("/rc-unit/a"))  # same path, another protocol
