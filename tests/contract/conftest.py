@@ -150,6 +150,7 @@ def store(
 
     kind = getattr(request, "param", "local")
     options: dict[str, Any] | None = None
+    monkeypatch.setenv("MODEL_REGISTRY_CACHE", str(tmp_path / "download-cache"))  # model_path()
     if kind == "local":
         artifacts = str(tmp_path / "artifacts")
         fs = fsspec.filesystem("file")
