@@ -152,9 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     files = _Parser(add_help=False)
     files.add_argument(
         "--artifacts",
-        metavar="PATH",
-        help=f"the artifact store (default: ${ARTIFACTS_ENV}, else beside a SQLite file, "
-        "else ./artifacts)",
+        metavar="PATH|URL",
+        help="the artifact store: a folder, or an s3://, gs://, az://, abfs://, memory:// or "
+        f"file:// URL (default: ${ARTIFACTS_ENV}, else beside a SQLite file, else "
+        "./artifacts/<backend>-<host>-<port>-<database> for a server database)",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -530,7 +531,7 @@ def _find(reg: ModelRegistry, ref: Ref) -> ModelVersion:
 
 def _show(reg: ModelRegistry, args: argparse.Namespace) -> int:
     mv = _find(reg, parse_ref(args.ref))
-    path = reg.artifacts.root / mv.storage_path
+    path = reg.artifacts.describe(mv.storage_path)
     width = max([len(k) for k in mv.tags] + [len(k) for k in mv.metrics] + [10])
     lines = [
         f"name:         {_printable(mv.name)}",
@@ -963,7 +964,7 @@ def _fsck(backend: Any, url: DatabaseURL, args: argparse.Namespace) -> int:
     store = artifact_store_for(url, args.artifacts)
     report = verify(backend, store, checksums=not args.quick, grace=args.grace, repair=args.repair)
     lines = [
-        f"artifact store: {store.root}",
+        f"artifact store: {store.location}",
         f"checked {report.versions} versions against {report.files} files "
         f"({report.bytes} bytes){' (sizes only)' if args.quick else ''}",
     ]
@@ -981,7 +982,7 @@ def _fsck(backend: Any, url: DatabaseURL, args: argparse.Namespace) -> int:
             f"{report.young} unreferenced file(s) younger than {args.grace:g} s left alone"
         )
     lines.append("ok" if report.ok else "problems found")
-    _emit(args.json, {"artifacts": str(store.root), **report.as_dict()}, lines)
+    _emit(args.json, {"artifacts": store.location, **report.as_dict()}, lines)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 

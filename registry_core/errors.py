@@ -55,11 +55,14 @@ class ChecksumMismatchError(RegistryError):
 
 
 class MissingDriverError(RegistryError, ImportError):
-    """The database driver for a URL's scheme is not installed; says which extra to install."""
+    """The database driver for a URL's scheme (or the storage library of an artifact store's
+    scheme, `store=True`) is not installed; says which extra to install."""
 
-    def __init__(self, backend: str, extra: str, module: str) -> None:
+    def __init__(self, backend: str, extra: str, module: str, *, store: bool = False) -> None:
+        what = f"the {backend} artifact store" if store else f"the {backend} backend"
+        kind = "package" if store else "driver"
         super().__init__(
-            f"the {backend} backend needs the '{module}' driver; install it with "
+            f"{what} needs the '{module}' {kind}; install it with "
             f"pip install 'registry-core[{extra}]'"
         )
         self.extra = extra

@@ -3,8 +3,10 @@ fsck`): files missing or changed, files no version points to, and leftovers of s
 
 The store is listed before the database is read, so a save that commits while the check runs
 is never taken for an orphan: its file either was not listed yet, or its row is read. A save in
-progress has a file under models/ (placed inside its transaction) or .staging/ that no committed
-row names yet; both are left alone until they are older than the grace period.
+progress has a file under models/ (placed, or uploaded, before its row commits) or .staging/
+(local stores only: an object store has no staging) that no committed row names yet; both are
+left alone until they are older than the grace period (an object's age is its last-modified
+time as the store reports it).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from registry_core import validate
-from registry_core.artifacts import ArtifactStore, Staged
+from registry_core.artifacts import ArtifactStore, Written, open_store
 from registry_core.backend import Direction, MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import OutcomeUnknownError, SchemaOutOfDateError
@@ -31,16 +31,22 @@ def connect(
     *,
     artifacts: str | os.PathLike[str] | None = None,
     migrate: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ModelRegistry:
     """Opens a registry.
 
     `url` None reads $MODEL_REGISTRY_URL, else uses the SQLite file ./registry.db.
-    `artifacts` None reads $MODEL_REGISTRY_ARTIFACTS, else `artifacts/` beside a SQLite file,
-    else ./artifacts. `migrate=True` applies pending migrations under the migration lock;
-    `migrate=False` raises SchemaOutOfDateError if any are pending.
+    `artifacts` (a local folder, or a file://, s3://, gs://, az://, abfs:// or memory:// URL)
+    None reads $MODEL_REGISTRY_ARTIFACTS, else `artifacts/` beside a SQLite file, else a
+    folder of the database's own under ./artifacts (see `default_artifacts`).
+    `storage_options` go to the fsspec file system of a URL store (endpoint, credentials,
+    region...; they are kept by that file system alone, never shown or stored).
+    `migrate=True` applies pending migrations under the migration lock; `migrate=False`
+    raises SchemaOutOfDateError if any are pending.
     """
     raw = resolve_url(url)
     parsed = parse_url(raw)
+    store = artifact_store_for(parsed, artifacts, storage_options=storage_options)
     backend = open_backend(raw)
     try:
         if migrate:
@@ -62,15 +68,20 @@ def connect(
     except BaseException:
         backend.close()
         raise
-    return ModelRegistry(backend, artifact_store_for(parsed, artifacts))
+    return ModelRegistry(backend, store)
 
 
 def artifact_store_for(
-    database: DatabaseURL, artifacts: str | os.PathLike[str] | None
+    database: DatabaseURL,
+    artifacts: str | os.PathLike[str] | None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ArtifactStore:
-    """The artifact store of a registry on `database`: `artifacts` if given, else
-    $MODEL_REGISTRY_ARTIFACTS, else the default location for that database."""
-    return ArtifactStore(default_artifacts(database, artifacts))
+    """The artifact store of a registry on `database`: `artifacts` (a path or URL) if given,
+    else $MODEL_REGISTRY_ARTIFACTS, else the default location for that database. A URL's
+    store gets `storage_options`; InvalidInputError for an unknown scheme, MissingDriverError
+    (naming the extra) when the scheme's library is not installed."""
+    return open_store(default_artifacts(database, artifacts), storage_options)
 
 
 class ModelRegistry:
@@ -112,7 +123,7 @@ class ModelRegistry:
         """Pickles `model` into the artifact store and records a new version with its tags,
         metrics and parents (lineage), all or nothing."""
         extras = _Extras(name, description, tags, metrics, parents)
-        return self._record(self.artifacts.stage_object(model), PICKLE_FILENAME, extras)
+        return self._record(self.artifacts.put_object(model, extras.name, PICKLE_FILENAME), extras)
 
     def save_model_file(
         self,
@@ -126,19 +137,20 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Copies an existing file into the store and records a new version."""
         extras = _Extras(name, description, tags, metrics, parents)
-        return self._record(self.artifacts.stage_file(path), Path(path).name, extras)
+        return self._record(self.artifacts.put_file(path, extras.name), extras)
 
-    def _record(self, staged: Staged, filename: str, x: _Extras) -> ModelVersion:
-        # The file goes to its own path first (unique to this save), then the row commits:
-        # a version never points at a file that is not there.
-        storage_path = self.artifacts.place(staged, x.name, filename)
+    def _record(self, written: Written, x: _Extras) -> ModelVersion:
+        # The file went to its own path first (unique to this save; on an object store: the
+        # upload completed), then the row commits: a version never points at a file that is
+        # not there. A failed save deletes its file.
+        storage_path = written.storage_path
         try:
             return self.backend.create_version(
                 x.name,
                 description=x.description,
                 tags=x.tags,
-                file_size_bytes=staged.size,
-                checksum=staged.checksum,
+                file_size_bytes=written.size,
+                checksum=written.checksum,
                 storage_path=storage_path,
                 metrics=x.metrics,
                 parents=x.parents,
@@ -157,16 +169,27 @@ class ModelRegistry:
         self, name: str, version: str | int | None = None, *, alias: str | None = None
     ) -> Any:
         """The unpickled model (by version, by alias, else the latest), after verifying its
-        size and sha256. Unpickling runs code from the file: load only what you trust."""
-        with self.model_path(name, version, alias=alias).open("rb") as f:
+        size and sha256 (a remote file is streamed into a temporary file while it is hashed,
+        and unpickled only once the check passed). Unpickling runs code from the file: load
+        only what you trust."""
+        mv = self.get_version(name, version, alias=alias)
+        with self.artifacts.verified_file(
+            mv.storage_path,
+            mv.file_size_bytes,
+            mv.checksum,
+            what=f"version {mv.version} of {mv.name!r}",
+        ) as f:
             return pickle.load(f)
 
     def model_path(
         self, name: str, version: str | int | None = None, *, alias: str | None = None
     ) -> Path:
-        """The verified local path of a version's file (for files saved with save_model_file)."""
+        """The verified local path of a version's file (for files saved with save_model_file).
+        On a local store, the file itself; on a URL store, a verified copy in the download
+        cache ($MODEL_REGISTRY_CACHE, else ~/.cache/registry-core), fetched once per
+        checksum."""
         mv = self.get_version(name, version, alias=alias)
-        return self.artifacts.verified(
+        return self.artifacts.local_path(
             mv.storage_path,
             mv.file_size_bytes,
             mv.checksum,

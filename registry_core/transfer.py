@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -113,13 +113,17 @@ def copy_registry(
     target_artifacts: str | os.PathLike[str] | None = None,
     models: Iterable[str] | None = None,
     progress: Progress = None,
+    source_storage_options: Mapping[str, Any] | None = None,
+    target_storage_options: Mapping[str, Any] | None = None,
 ) -> CopyReport:
     """Copies the registry at `source_url` (database and artifact store) to `target_url`,
     losslessly: names, descriptions, model tags, timestamps, version numbers with their gaps
     and each model's counter, tags, metrics, lineage, aliases, checksums and file bytes.
 
-    `source_artifacts` / `target_artifacts`: the two artifact stores (None: as `connect()`
-    finds them for each URL). `models`: copy only these models (NotFoundError if one is not
+    `source_artifacts` / `target_artifacts`: the two artifact stores, paths or URLs such as
+    s3://bucket/models (None: as `connect()` finds them for each URL), with
+    `source_storage_options` / `target_storage_options` passed to fsspec as `connect()`'s
+    `storage_options` are. `models`: copy only these models (NotFoundError if one is not
     in the source). `progress`: None shows a bar (models, versions, bytes) on stderr only if
     it is a terminal; True always (tqdm, the `progress` extra); False never; a callable gets a
     `CopyProgress` after each file and each model. The target is migrated first; the source
@@ -137,8 +141,12 @@ def copy_registry(
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise InvalidInputError(f"progress is None, True, False or a callable, not {progress!r}")
     _check_pair(source_parsed, target_parsed)
-    source_store = artifact_store_for(source_parsed, source_artifacts)
-    target_store = artifact_store_for(target_parsed, target_artifacts)
+    source_store = artifact_store_for(
+        source_parsed, source_artifacts, storage_options=source_storage_options
+    )
+    target_store = artifact_store_for(
+        target_parsed, target_artifacts, storage_options=target_storage_options
+    )
     source = open_backend(source_url)
     try:
         status = source.migration_status()
@@ -149,7 +157,7 @@ def copy_registry(
         target = open_backend(target_url)
         try:
             target.migrate()
-            shared = _same_store(source_store, target_store)
+            shared = source_store.same_place(target_store)
             if shared:
                 log.warning(
                     "the source and the target share one artifact store (%s): the target gets "
@@ -218,15 +226,6 @@ def _check_pair(source: DatabaseURL, target: DatabaseURL) -> None:
     ) or (source.scheme != "sqlite" and source.masked() == target.masked())
     if same:
         raise InvalidInputError(f"the source and the target are the same: {source.masked()}")
-
-
-def _same_store(a: ArtifactStore, b: ArtifactStore) -> bool:
-    """Whether two stores are one (the same local root); stores without a local root are
-    taken as distinct."""
-    root_a, root_b = getattr(a, "root", None), getattr(b, "root", None)
-    if root_a is None or root_b is None:
-        return False
-    return os.path.realpath(str(root_a)) == os.path.realpath(str(root_b))
 
 
 def _replace(report: CopyReport, **changes: Any) -> CopyReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,17 +153,31 @@ def _parse_sqlite(url: str) -> DatabaseURL:
     return DatabaseURL(scheme="sqlite", database=unquote(rest[1:]), options=options)
 
 
-def default_artifacts(url: DatabaseURL, artifacts: str | os.PathLike[str] | None) -> Path:
-    """Where model files go: the argument, $MODEL_REGISTRY_ARTIFACTS, beside a SQLite file,
-    else ./artifacts."""
+def default_artifacts(
+    url: DatabaseURL, artifacts: str | os.PathLike[str] | None
+) -> str | os.PathLike[str]:
+    """Where model files go: the argument (a path or URL), $MODEL_REGISTRY_ARTIFACTS, a folder
+    `artifacts/` beside a SQLite file, `./artifacts` for `sqlite://:memory:`, else, for a
+    server database, a folder of its own: `./artifacts/<backend>-<host>-<port>-<database>`
+    (so two registries never mix their files)."""
     if artifacts is not None:
-        return Path(artifacts)
+        return artifacts
     env = os.environ.get(ARTIFACTS_ENV)
     if env:
-        return Path(env)
-    if url.scheme == "sqlite" and not url.is_memory:
-        return Path(url.database).parent / "artifacts"
-    return Path("artifacts")
+        return env
+    if url.scheme == "sqlite":
+        return Path("artifacts") if url.is_memory else Path(url.database).parent / "artifacts"
+    return Path("artifacts") / server_folder(url)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def server_folder(url: DatabaseURL) -> str:
+    """The default artifact folder name of a server database, e.g.
+    `postgresql-db.example.com-5432-registry` (never the user or password)."""
+    parts = [url.scheme, url.host or "localhost", str(url.port or "default"), url.database]
+    return "-".join(_UNSAFE.sub("_", p).strip("._") or "_" for p in parts)
 
 
 _INVALID: Any = object()

@@ -7,6 +7,7 @@ container per engine per session; one fresh database (or SQLite file) per test.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 import dbsources
 import registry_core
+from artifactstores import AzuriteServer, S3Server, Store, azurite_command
 from registry_core import ModelRegistry
 from registry_core.sqlbackend import SQLMetadataBackend
 
@@ -128,8 +130,82 @@ def backend(db_url: str) -> Iterator[SQLMetadataBackend]:
         b.close()
 
 
+# -- artifact stores -------------------------------------------------------------------------
+#: the stores a test marked `@pytest.mark.stores` runs on (other tests: the local store only);
+#: "azure" needs Azurite (skipped without it, see tests/artifactstores.py)
+STORES = ("local", "memory", "s3", "azure")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("stores"):
+        metafunc.parametrize("store", STORES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    pytest.importorskip("s3fs", reason="s3fs is not installed (extra s3)")
+    server = S3Server()
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteServer]:
+    pytest.importorskip("adlfs", reason="adlfs is not installed (extra azure)")
+    command = azurite_command()
+    if command is None:
+        pytest.skip("Azurite not found: npm install azurite, or set REGISTRY_TEST_AZURITE")
+    server = AzuriteServer(command)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def registry(db_url: str, tmp_path: Path) -> Iterator[ModelRegistry]:
-    """A connected (and so migrated) registry with its own artifact folder."""
-    with registry_core.connect(db_url, artifacts=tmp_path / "artifacts") as reg:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """The test's own artifact store: a folder (`local`, the default), a `memory://` root, a
+    fresh bucket on moto's S3 server reached through s3fs with a custom endpoint, or a fresh
+    container on Azurite through adlfs (tests marked `stores` run on all four)."""
+    import fsspec
+
+    kind = getattr(request, "param", "local")
+    options: dict[str, Any] | None = None
+    monkeypatch.setenv("MODEL_REGISTRY_CACHE", str(tmp_path / "download-cache"))  # model_path()
+    if kind == "local":
+        artifacts = str(tmp_path / "artifacts")
+        fs = fsspec.filesystem("file")
+        root = artifacts
+    elif kind == "memory":
+        artifacts = f"memory://rc-{uuid.uuid4().hex[:12]}/artifacts"
+        fs, root = fsspec.core.url_to_fs(artifacts)
+    else:
+        server: S3Server | AzuriteServer = request.getfixturevalue(
+            "s3_server" if kind == "s3" else "azurite"
+        )
+        for key, value in server.env().items():  # for the CLI, which has no storage_options
+            monkeypatch.setenv(key, value)
+        options = server.options()
+        bucket = f"rc-{uuid.uuid4().hex[:12]}"
+        fs = fsspec.filesystem(
+            "s3" if kind == "s3" else "az",
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            **options,
+        )
+        fs.mkdir(bucket)
+        scheme = "s3" if kind == "s3" else "az"
+        artifacts, root = f"{scheme}://{bucket}/models-root", f"{bucket}/models-root"
+    yield Store(kind, artifacts, options, fs, root)
+    if kind == "memory" and fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+@pytest.fixture
+def registry(db_url: str, store: Store) -> Iterator[ModelRegistry]:
+    """A connected (and so migrated) registry with its own artifact store (see `store`)."""
+    with registry_core.connect(
+        db_url, artifacts=store.artifacts, storage_options=store.storage_options
+    ) as reg:
         yield reg

@@ -6,6 +6,7 @@ from datetime import timezone
 
 import pytest
 
+from artifactstores import Store
 from registry_core import (
     InvalidInputError,
     ModelRegistry,
@@ -96,12 +97,15 @@ def test_longest_allowed_values_fit(registry: ModelRegistry) -> None:
         registry.save_model(0, "other", tags={key: "v" * 501})
 
 
-def test_delete_model_cascades_to_versions_tags_and_files(registry: ModelRegistry) -> None:
+@pytest.mark.stores
+def test_delete_model_cascades_to_versions_tags_and_files(
+    registry: ModelRegistry, store: Store
+) -> None:
     keep = registry.save_model(0, "keep", tags={"a": "1"})
     for i in range(3):
         registry.save_model(i, "gone", tags={"a": str(i), "b": "x"})
-    paths = [registry.artifacts.absolute(v.storage_path) for v in registry.list_versions("gone")]
-    assert all(p.exists() for p in paths)
+    paths = [v.storage_path for v in registry.list_versions("gone")]
+    assert all(store.exists(p) for p in paths)
 
     registry.delete_model("gone")
 
@@ -111,7 +115,8 @@ def test_delete_model_cascades_to_versions_tags_and_files(registry: ModelRegistr
     assert q("SELECT COUNT(*) FROM mr_models") == [(1,)]
     assert q("SELECT COUNT(*) FROM mr_model_versions") == [(1,)]
     assert q("SELECT COUNT(*) FROM mr_model_tags") == [(1,)]
-    assert not any(p.exists() for p in paths)
+    assert not any(store.exists(p) for p in paths)
+    assert store.files() == {keep.storage_path}
     assert registry.get_version("keep") == keep
     with pytest.raises(NotFoundError):
         registry.delete_model("gone")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import dbsources
+from artifactstores import Store
 from registry_core import (
     ChecksumMismatchError,
     InvalidInputError,
@@ -69,22 +70,23 @@ def test_model_without_versions_lists_empty(registry: ModelRegistry) -> None:
     assert registry.save_model(0, "m").version == "2"
 
 
-def test_load_model_verifies_size_and_checksum(registry: ModelRegistry) -> None:
+@pytest.mark.stores
+def test_load_model_verifies_size_and_checksum(registry: ModelRegistry, store: Store) -> None:
     v = registry.save_model({"weights": [1.0, 2.0]}, "m")
     assert registry.load_model("m") == {"weights": [1.0, 2.0]}
     assert registry.load_model("m", 1) == {"weights": [1.0, 2.0]}
     assert v.checksum is not None and v.checksum.startswith("sha256:")
-    path = registry.artifacts.absolute(v.storage_path)
-    data = bytearray(path.read_bytes())
+    data = bytearray(store.read(v.storage_path))
     data[-2] ^= 0xFF  # same size, other bytes
-    path.write_bytes(bytes(data))
+    store.write(v.storage_path, bytes(data))
     with pytest.raises(ChecksumMismatchError, match="sha256"):
         registry.load_model("m")
-    path.write_bytes(bytes(data) + b"x")
+    store.write(v.storage_path, bytes(data) + b"x")
     with pytest.raises(ChecksumMismatchError, match="size"):
         registry.load_model("m")
 
 
+@pytest.mark.stores
 def test_save_model_file_copies_the_file(registry: ModelRegistry, tmp_path: Path) -> None:
     src = tmp_path / "weights.onnx"
     src.write_bytes(b"\x00\x01onnx" * 1000)
