@@ -394,5 +394,5 @@ def test_cli_never_shows_the_password(
         out, err = cli.capsys.readouterr()
         assert code != EXIT_OK and code != EXIT_PROBLEMS
         assert password not in out + err
-        assert ":***@" in err, err
+        assert ":***@" in out + err, out + err  # --json: the error object on stdout
     assert registry.verify().ok  # nothing touched
