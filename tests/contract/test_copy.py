@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import registry_core
+from artifactstores import Store
 from registry_core import (
     AlreadyExistsError,
     ChecksumMismatchError,
@@ -484,3 +485,44 @@ def test_a_source_at_an_older_schema_is_read_as_it_is(db_url: str, tmp_path: Pat
         assert target.backend.migration_status().up_to_date
         assert {name: target.list_versions(name) for name in ("a", "b")} == old
         assert [(v.name, v.version) for v in target.lineage("b", 1)] == [("a", "1")]
+
+
+@pytest.mark.stores
+def test_a_copy_moves_files_between_kinds_of_store(
+    registry: ModelRegistry, db_url: str, store: Store, tmp_path: Path
+) -> None:
+    """From the test's store (a folder, memory://, S3, Azure) to a local folder, and from
+    there into a fresh registry on the test's kind of store again: the same registry at the
+    end, every file verified on the way."""
+    _build(registry, tmp_path / "files")
+    before = _snapshot(registry)
+    middle_url, middle_art = f"sqlite:///{tmp_path / 'middle.db'}", tmp_path / "middle-artifacts"
+    report = registry_core.copy_registry(
+        db_url,
+        middle_url,
+        source_artifacts=store.artifacts,
+        source_storage_options=store.storage_options,
+        target_artifacts=middle_art,
+        progress=False,
+    )
+    assert report.files_copied == 8 and not report.shared_artifacts
+    final_url = f"sqlite:///{tmp_path / 'final.db'}"
+    back = store.artifacts.rstrip("/") + "-copy"
+    registry_core.copy_registry(
+        middle_url,
+        final_url,
+        source_artifacts=middle_art,
+        target_artifacts=back,
+        target_storage_options=store.storage_options,
+        progress=False,
+    )
+    for url, artifacts, options in (
+        (middle_url, str(middle_art), None),
+        (final_url, back, store.storage_options),
+    ):
+        with registry_core.connect(url, artifacts=artifacts, storage_options=options) as reg:
+            after = _snapshot(reg)
+            assert after.keys() == before.keys()
+            for key, value in before.items():
+                assert after[key] == value, key
+            assert reg.verify().ok
