@@ -230,10 +230,11 @@ class MetadataBackend(ABC):
         as `edges_missing`). AlreadyExistsError naming the model (and version) if a version
         here differs from the exported one under the same number, or the model here is
         another of the same name (another created_at): then nothing of it is written.
-        `before_write(versions)` runs inside the transaction, after those checks and before
-        any write, with the versions about to be written (a copy puts their files in place
-        there, so no committed row points to a missing file); if it raises, nothing is
-        written. It may run more than once if the transaction is retried."""
+        `before_write(versions)` gets the versions about to be written after those checks,
+        before the transaction that writes them (a copy puts their files in place there, so
+        no committed row points to a missing file, and no upload holds a write lock); the
+        write compares again, and calls it once more, inside the transaction, for versions
+        that went missing here meanwhile. If it raises, nothing is written."""
 
     # -- statistics --------------------------------------------------------------------
     @abstractmethod

@@ -290,14 +290,22 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--source-artifacts",
         metavar="PATH",
-        help=f"the source's artifact store (default: ${ARTIFACTS_ENV}, else beside a SQLite "
-        "source, else ./artifacts)",
+        help=f"the source's artifact store, a folder or a URL such as s3://bucket/prefix "
+        f"(default: ${ARTIFACTS_ENV}, else beside a SQLite source, else the server "
+        "database's own folder under ./artifacts/)",
     )
     c.add_argument(
         "--target-artifacts",
         metavar="PATH",
-        help=f"the target's artifact store (default: ${ARTIFACTS_ENV}, else beside a SQLite "
-        "target, else ./artifacts)",
+        help=f"the target's artifact store, a folder or a URL such as s3://bucket/prefix "
+        f"(default: ${ARTIFACTS_ENV}, else beside a SQLite target, else the server "
+        "database's own folder under ./artifacts/)",
+    )
+    c.add_argument(
+        "--shared-artifacts",
+        action="store_true",
+        help="allow the source and the target to share one artifact store (no files are "
+        "copied; deleting a version in one registry deletes the other's file)",
     )
     c.add_argument(
         "--model",
@@ -814,6 +822,7 @@ def _copy(args: argparse.Namespace, secrets: list[str]) -> int:
         target_artifacts=args.target_artifacts,
         models=args.model,
         progress=args.progress,
+        shared_artifacts=args.shared_artifacts,
     )
     _emit(args.json, report.as_dict(), _copy_lines(report))
     return EXIT_OK
@@ -831,8 +840,8 @@ def _copy_lines(r: CopyReport) -> list[str]:
     ]
     if r.shared_artifacts:
         lines.append(
-            "note: the source and the target share one artifact store, so the target has no "
-            "copy of its own of the files (give it one with --target-artifacts)"
+            "note: the source and the target share one artifact store (--shared-artifacts): "
+            "the target has no copy of its own of the files"
         )
     for model, version, parent, parent_version in r.skipped_edges:
         lines.append(

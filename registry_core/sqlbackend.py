@@ -766,17 +766,25 @@ class SQLMetadataBackend(Schema):
             self._require(ALIASES, "aliases")
         if model.tags:
             self._require(MODEL_TAGS, "model tags")
-        return self._run(lambda s: self._import(s, model, before_write))
+        placed: set[str] = set()
+        if before_write is not None:
+            # The files first, outside any transaction (an upload of gigabytes must not hold
+            # the write lock, which on SQLite is the whole database's): the versions this
+            # database lacks now, after the same comparison the write makes.
+            new = self._run(lambda s: self._compare(s, model)[2], write=False)
+            if new:
+                before_write(new)
+                placed = {v.version for v in new}
+        return self._run(lambda s: self._import(s, model, before_write, placed))
 
-    def _import(
-        self,
-        s: Session,
-        m: ExportedModel,
-        before_write: Callable[[Sequence[ExportedVersion]], None] | None,
-    ) -> ImportResult:
-        q = self.queries
-        row = s.one(q.export_models_named(1), {"n0": m.name})
-        have = self._whole_models(s, q, [row])[0] if row else None
+    def _compare(
+        self, s: Session, m: ExportedModel
+    ) -> tuple[Any, ExportedModel | None, tuple[ExportedVersion, ...]]:
+        """(the model's row here or None, the model as this database has it or None, the
+        versions of `m` it lacks); AlreadyExistsError if a version differs, or the model here
+        is another of the same name."""
+        row = s.one(self.queries.export_models_named(1), {"n0": m.name})
+        have = self._whole_models(s, self.queries, [row])[0] if row else None
         if have is not None and have.created_at != m.created_at:
             raise AlreadyExistsError(
                 f"model {m.name!r} exists here with another creation time "
@@ -796,14 +804,29 @@ class SQLMetadataBackend(Schema):
                     f"version {v.version} of {m.name!r} exists here and differs from the "
                     f"copy ({', '.join(differs)}); nothing of {m.name!r} was written"
                 )
+        return row, have, tuple(new)
+
+    def _import(
+        self,
+        s: Session,
+        m: ExportedModel,
+        before_write: Callable[[Sequence[ExportedVersion]], None] | None,
+        placed: set[str],
+    ) -> ImportResult:
+        """The write of import_model, comparing again under the write lock; files of
+        versions that went missing here since `placed` was put are put now."""
+        q = self.queries
+        row, have, new = self._compare(s, m)
+        here = {v.version: v for v in have.versions} if have else {}
         edges_here = {(v.version, p) for v in here.values() for p in v.parents}
         edges = [(v.version, p) for v in m.versions for p in v.parents]
         edges = [e for e in edges if e not in edges_here]
         aliases_here = {a.alias: a for a in have.aliases} if have else {}
         moved = [a for a in m.aliases if aliases_here.get(a.alias) != a]
         last = max(m.last_version, have.last_version) if have else m.last_version
-        if before_write is not None and new:
-            before_write(tuple(new))
+        unplaced = tuple(v for v in new if v.version not in placed)
+        if before_write is not None and unplaced:  # (rare: changed here since the first look)
+            before_write(unplaced)
 
         changed = bool(new or moved)
         if row is None:
@@ -1056,12 +1079,16 @@ def _check_import(m: ExportedModel) -> None:
         validate.tag_value(value)
     numbers: set[str] = set()
     for v in m.versions:
-        if not isinstance(v.version, str) or not v.version or v.version in numbers:
-            raise InvalidInputError(f"model {m.name!r}: version {v.version!r} is empty or twice")
+        number = validate.import_version_number(v.version, m.name)
+        if v.version in numbers:
+            raise InvalidInputError(f"model {m.name!r}: version {v.version} twice")
+        if number > m.last_version:  # the next save would get a number already taken
+            raise InvalidInputError(
+                f"model {m.name!r}: version {v.version} is above its counter {m.last_version}"
+            )
         numbers.add(v.version)
         validate.description(v.description)
-        if not isinstance(v.storage_path, str) or not v.storage_path:
-            raise InvalidInputError(f"version {v.version} of {m.name!r} has no storage path")
+        validate.storage_path(v.storage_path)
         for key, value in v.tags.items():
             validate.tag_key(key)
             validate.tag_value(value)

@@ -36,7 +36,6 @@ from registry_core.errors import (
     ChecksumMismatchError,
     InvalidInputError,
     NotFoundError,
-    OutcomeUnknownError,
 )
 from registry_core.records import ExportedModel, ExportedVersion, ImportResult
 from registry_core.registry import artifact_store_for
@@ -115,6 +114,7 @@ def copy_registry(
     progress: Progress = None,
     source_storage_options: Mapping[str, Any] | None = None,
     target_storage_options: Mapping[str, Any] | None = None,
+    shared_artifacts: bool = False,
 ) -> CopyReport:
     """Copies the registry at `source_url` (database and artifact store) to `target_url`,
     losslessly: names, descriptions, model tags, timestamps, version numbers with their gaps
@@ -123,9 +123,14 @@ def copy_registry(
     `source_artifacts` / `target_artifacts`: the two artifact stores, paths or URLs such as
     s3://bucket/models (None: as `connect()` finds them for each URL), with
     `source_storage_options` / `target_storage_options` passed to fsspec as `connect()`'s
-    `storage_options` are. `models`: copy only these models (NotFoundError if one is not
-    in the source). `progress`: None shows a bar (models, versions, bytes) on stderr only if
-    it is a terminal; True always (tqdm, the `progress` extra); False never; a callable gets a
+    `storage_options` are. Two stores in one place (the same folder, bucket and prefix:
+    two SQLite files side by side, or $MODEL_REGISTRY_ARTIFACTS for both) are refused with
+    InvalidInputError: deleting a version in one registry would delete the other's file.
+    `shared_artifacts=True` allows it (the copy then writes no files).
+
+    `models`: copy only these models (NotFoundError if one is not in the source).
+    `progress`: None shows a bar (models, versions, bytes) on stderr only if it is a
+    terminal; True always (tqdm, the `progress` extra); False never; a callable gets a
     `CopyProgress` after each file and each model. The target is migrated first; the source
     is only read (it must have a registry schema).
 
@@ -147,6 +152,14 @@ def copy_registry(
     target_store = artifact_store_for(
         target_parsed, target_artifacts, storage_options=target_storage_options
     )
+    shared = source_store.same_place(target_store)
+    if shared and not shared_artifacts:
+        raise InvalidInputError(
+            f"the source and the target would share one artifact store ({source_store}): "
+            "deleting a version from one registry would delete the other's file. Give the "
+            "target its own (target_artifacts / --target-artifacts), or allow it with "
+            "shared_artifacts=True (--shared-artifacts)"
+        )
     source = open_backend(source_url)
     try:
         status = source.migration_status()
@@ -157,13 +170,6 @@ def copy_registry(
         target = open_backend(target_url)
         try:
             target.migrate()
-            shared = source_store.same_place(target_store)
-            if shared:
-                log.warning(
-                    "the source and the target share one artifact store (%s): the target gets "
-                    "no copy of the files; give it its own with target_artifacts",
-                    source_store,
-                )
             copier = _Copier(
                 source,
                 target,
@@ -269,7 +275,7 @@ class _Copier:
                 self.reporter.model_done(model)
         for start in range(0, len(later), _SECOND_PASS_BATCH):
             self._second_pass(later[start : start + _SECOND_PASS_BATCH])
-        self.tally["skipped_edges"] = tuple(self.skipped[:_LISTED])
+        self.tally["skipped_edges"] = tuple(self.skipped)
         return CopyReport(**self.tally)
 
     def _second_pass(self, names: Sequence[str]) -> None:
@@ -286,7 +292,8 @@ class _Copier:
             result = self._copy(model, second=True)
             for child, pname, pversion in result.edges_missing:
                 self.tally["edges_skipped"] += 1
-                self.skipped.append((model.name, child, pname, pversion))
+                if len(self.skipped) < _LISTED:  # the report lists the first few
+                    self.skipped.append((model.name, child, pname, pversion))
         if self.skipped:
             log.warning(
                 "%d lineage edge(s) not copied: their parent model is not selected and not "
@@ -296,28 +303,21 @@ class _Copier:
             )
 
     def _copy(self, model: ExportedModel, *, second: bool = False) -> ImportResult:
-        """One model in one target transaction, its new versions' files put in place first."""
-        placed: list[str] = []  # files this call wrote where there was none
-        files = {"copied": 0, "skipped": 0, "bytes": 0}
+        """One model in one target transaction, its new versions' files put in place first.
+
+        A copy that fails part-way removes none of the files it put: another copy running at
+        the same time may have found one there and committed a version that points to it.
+        They are files no version points to (orphans): the next run uses them, and
+        `registry-core fsck --repair` removes those left over."""
+        copied: dict[str, int | None] = {}  # storage path -> bytes written, None: was there
 
         def put_files(versions: Sequence[ExportedVersion]) -> None:
-            files.update(copied=0, skipped=0, bytes=0)  # again if the transaction is retried
             for v in versions:
-                if self._put(model.name, v, placed, files):
-                    files["copied"] += 1
-                else:
-                    files["skipped"] += 1
-                self.reporter.bytes(model.name, v.file_size_bytes)
+                if v.storage_path not in copied:  # (a retried transaction asks again)
+                    copied[v.storage_path] = self._put(model.name, v)
+                    self.reporter.bytes(model.name, v.file_size_bytes)
 
-        try:
-            result = self.target.import_model(model, before_write=put_files)
-        except OutcomeUnknownError:
-            raise  # the rows may be committed: their files stay
-        except BaseException:
-            for path in placed:  # nothing of the model was committed
-                with contextlib.suppress(OSError, ValueError):
-                    self.target_store.remove(path)
-            raise
+        result = self.target.import_model(model, before_write=put_files)
         t = self.tally
         t["versions_copied"] += len(result.versions_written)
         if not second:
@@ -327,33 +327,31 @@ class _Copier:
             present = sum(v.file_size_bytes for v in model.versions if v.version not in written)
             self.reporter.versions(model.name, len(model.versions))
             self.reporter.bytes(model.name, present)
-        t["files_copied"] += files["copied"]
-        t["files_skipped"] += files["skipped"]
-        t["bytes_copied"] += files["bytes"]
+        sizes = [n for n in copied.values() if n is not None]
+        t["files_copied"] += len(sizes)
+        t["files_skipped"] += len(copied) - len(sizes)
+        t["bytes_copied"] += sum(sizes)
         t["edges_copied"] += result.edges_written
         return result
 
-    def _put(self, name: str, v: ExportedVersion, placed: list[str], files: dict[str, int]) -> bool:
+    def _put(self, name: str, v: ExportedVersion) -> int | None:
         """Copies one version's file to the same storage path on the target, verified while
-        it is read; False if the target has it already (right size and sha256)."""
-        problem = self.target_store.check(v.storage_path, v.file_size_bytes, v.checksum)
-        if problem is None:
-            return False
+        it is read; returns the bytes written, None if the target has it already (right size
+        and sha256)."""
+        if self.target_store.check(v.storage_path, v.file_size_bytes, v.checksum) is None:
+            return None
         what = f"version {v.version} of {name!r}"
         with self.source_store.reader(
             v.storage_path, v.file_size_bytes, v.checksum, what=what
         ) as reader:
             written = self.target_store.write_at(v.storage_path, reader)
-        if problem == "missing":
-            placed.append(v.storage_path)
         if written.size != v.file_size_bytes or (
             v.checksum is not None and written.checksum != v.checksum
         ):  # the reader checks both; a store that wrote something else is caught here
             raise ChecksumMismatchError(
                 f"{what}: the file written to the target differs from the source's record"
             )
-        files["bytes"] += written.size
-        return True
+        return written.size
 
 
 def _exhaust(source: MetadataBackend, names: Sequence[str]) -> list[ExportedModel]:

@@ -140,3 +140,27 @@ def parents(value: Iterable[Any] | None) -> list[tuple[str, str]]:
             out.append(pair)
     _count("parents", len(out))
     return out
+
+
+def storage_path(text: Any) -> str:
+    """A storage path as recorded: a plain relative POSIX path inside the store's root;
+    InvalidInputError for an absolute path, '..', '.', empty parts, backslashes or NUL."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"a storage path is a string, not {type(text).__name__}")
+    parts = text.split("/")
+    if (
+        not text
+        or text.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or "\\" in text
+        or "\x00" in text
+    ):
+        raise InvalidInputError(f"storage path {text!r} is outside the artifact root")
+    return text
+
+
+def import_version_number(text: Any, model: str) -> int:
+    """An imported version number: decimal digits without a leading zero, as saves make."""
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or text[0] == "0":
+        raise InvalidInputError(f"model {model!r}: version {text!r} is not a number such as '3'")
+    return int(text)

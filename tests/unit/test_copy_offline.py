@@ -126,12 +126,16 @@ def test_the_text_report(source: str, tmp_path: Path, capsys: pytest.CaptureFixt
     assert "files:    1 copied" in out
 
 
-def test_a_shared_artifact_store_is_reported(
+def test_a_shared_artifact_store_is_refused_unless_asked_for(
     source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # a SQLite file's default store is the artifacts/ folder beside it: two files in one
-    # folder share it, and the copy finds every file in place
-    code, out, _ = _cli(capsys, "copy", source, f"sqlite:///{tmp_path / 'beside.db'}")
+    # folder share it; so does $MODEL_REGISTRY_ARTIFACTS for both sides
+    beside = f"sqlite:///{tmp_path / 'beside.db'}"
+    code, out, err = _cli(capsys, "copy", source, beside)
+    assert code == EXIT_FAILED and "share one artifact store" in err
+    assert not (tmp_path / "beside.db").exists()  # refused before anything was made
+    code, out, _ = _cli(capsys, "copy", source, beside, "--shared-artifacts")
     assert code == EXIT_OK
     assert "files:    0 copied (0 B), 3 already there" in out
     assert "share one artifact store" in out
