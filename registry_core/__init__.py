@@ -14,6 +14,7 @@ from registry_core.entrypoints import open_backend
 from registry_core.errors import (
     AlreadyExistsError,
     ArtifactMissingError,
+    ArtifactStoreError,
     BackendUnavailableError,
     ChecksumMismatchError,
     InvalidInputError,
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyExistsError",
     "ArtifactMissingError",
+    "ArtifactStoreError",
     "BackendUnavailableError",
     "ChecksumMismatchError",
     "CopyProgress",

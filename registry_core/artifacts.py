@@ -19,7 +19,7 @@ from registry_core.stores import (
     model_dir,
     open_store,
 )
-from registry_core.stores.base import relative_path
+from registry_core.stores.base import relative_path, store_errors
 
 __all__ = [
     "FSSPEC_SCHEMES",
@@ -33,4 +33,5 @@ __all__ = [
     "model_dir",
     "open_store",
     "relative_path",
+    "store_errors",
 ]

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from registry_core import __version__
+from registry_core.artifacts import store_errors
 from registry_core.errors import (
     MigrationError,
     NotFoundError,
@@ -971,7 +972,10 @@ def _fsck(backend: Any, url: DatabaseURL, args: argparse.Namespace) -> int:
     if backend.migration_status().current is None:
         raise RegistryError("this database has no registry schema yet; run `registry-core migrate`")
     store = artifact_store_for(url, args.artifacts)
-    report = verify(backend, store, checksums=not args.quick, grace=args.grace, repair=args.repair)
+    with store_errors("checking the artifact store", store):
+        report = verify(
+            backend, store, checksums=not args.quick, grace=args.grace, repair=args.repair
+        )
     lines = [
         f"artifact store: {store.location}",
         f"checked {report.versions} versions against {report.files} files "

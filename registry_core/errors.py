@@ -50,6 +50,11 @@ class ArtifactMissingError(NotFoundError):
     """A version's file is not in the artifact store: the message names the version and path."""
 
 
+class ArtifactStoreError(RegistryError):
+    """The artifact store failed: a file system or object storage error (permissions, network,
+    a full disk, missing credentials). The storage library's exception is the `__cause__`."""
+
+
 class ChecksumMismatchError(RegistryError):
     """A stored model file does not match the size or sha256 recorded for it."""
 

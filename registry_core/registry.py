@@ -3,6 +3,7 @@ an ArtifactStore. It talks to the database only through MetadataBackend."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -12,10 +13,10 @@ from types import TracebackType
 from typing import Any
 
 from registry_core import validate
-from registry_core.artifacts import ArtifactStore, Written, open_store
+from registry_core.artifacts import ArtifactStore, Written, open_store, store_errors
 from registry_core.backend import Direction, MetadataBackend
 from registry_core.entrypoints import open_backend
-from registry_core.errors import OutcomeUnknownError, SchemaOutOfDateError
+from registry_core.errors import OutcomeUnknownError, RegistryError, SchemaOutOfDateError
 from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
 from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
@@ -123,7 +124,9 @@ class ModelRegistry:
         """Pickles `model` into the artifact store and records a new version with its tags,
         metrics and parents (lineage), all or nothing."""
         extras = _Extras(name, description, tags, metrics, parents)
-        return self._record(self.artifacts.put_object(model, extras.name, PICKLE_FILENAME), extras)
+        with store_errors(f"saving a version of {extras.name!r}", self.artifacts):
+            written = self.artifacts.put_object(model, extras.name, PICKLE_FILENAME)
+        return self._record(written, extras)
 
     def save_model_file(
         self,
@@ -137,7 +140,9 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Copies an existing file into the store and records a new version."""
         extras = _Extras(name, description, tags, metrics, parents)
-        return self._record(self.artifacts.put_file(path, extras.name), extras)
+        with store_errors(f"saving a version of {extras.name!r}", self.artifacts):
+            written = self.artifacts.put_file(path, extras.name)
+        return self._record(written, extras)
 
     def _record(self, written: Written, x: _Extras) -> ModelVersion:
         # The file went to its own path first (unique to this save; on an object store: the
@@ -161,7 +166,7 @@ class ModelRegistry:
             log.warning("save of %r: outcome unknown, keeping its file %s", x.name, storage_path)
             raise
         except BaseException:
-            self.artifacts.remove(storage_path)
+            self._remove_file(storage_path)
             raise
 
     # -- loading ---------------------------------------------------------------------
@@ -173,12 +178,14 @@ class ModelRegistry:
         and unpickled only once the check passed). Unpickling runs code from the file: load
         only what you trust."""
         mv = self.get_version(name, version, alias=alias)
-        with self.artifacts.verified_file(
-            mv.storage_path,
-            mv.file_size_bytes,
-            mv.checksum,
-            what=f"version {mv.version} of {mv.name!r}",
-        ) as f:
+        what = f"version {mv.version} of {mv.name!r}"
+        with contextlib.ExitStack() as stack:
+            with store_errors(f"reading {what}", self.artifacts):
+                f = stack.enter_context(
+                    self.artifacts.verified_file(
+                        mv.storage_path, mv.file_size_bytes, mv.checksum, what=what
+                    )
+                )
             return pickle.load(f)
 
     def model_path(
@@ -189,12 +196,11 @@ class ModelRegistry:
         cache ($MODEL_REGISTRY_CACHE, else ~/.cache/registry-core), fetched once per
         checksum."""
         mv = self.get_version(name, version, alias=alias)
-        return self.artifacts.local_path(
-            mv.storage_path,
-            mv.file_size_bytes,
-            mv.checksum,
-            what=f"version {mv.version} of {mv.name!r}",
-        )
+        what = f"version {mv.version} of {mv.name!r}"
+        with store_errors(f"reading {what}", self.artifacts):
+            return self.artifacts.local_path(
+                mv.storage_path, mv.file_size_bytes, mv.checksum, what=what
+            )
 
     # -- models ----------------------------------------------------------------------
     def get_model(self, name: str) -> Model:
@@ -353,13 +359,17 @@ class ModelRegistry:
         and sha256 unless `checksums=False`), files no version points to (orphans) and
         leftovers of saves that died (stale staging files). `repair=True` deletes orphans and
         stale staging files older than `grace` seconds, never a file a version points to."""
-        return verify(self.backend, self.artifacts, checksums=checksums, grace=grace, repair=repair)
+        with store_errors("checking the artifact store", self.artifacts):
+            return verify(
+                self.backend, self.artifacts, checksums=checksums, grace=grace, repair=repair
+            )
 
     def _remove_file(self, storage_path: str) -> None:
         # The metadata is already gone; a file we cannot delete is logged, not raised.
         try:
-            self.artifacts.remove(storage_path)
-        except (OSError, ValueError) as exc:
+            with store_errors(f"removing {storage_path}", self.artifacts):
+                self.artifacts.remove(storage_path)
+        except RegistryError as exc:
             log.warning("could not remove model file %s: %s", storage_path, exc)
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from registry_core.artifacts import ArtifactStore
+from registry_core.artifacts import ArtifactStore, store_errors
 from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import (
@@ -338,12 +338,17 @@ class _Copier:
         """Copies one version's file to the same storage path on the target, verified while
         it is read; returns the bytes written, None if the target has it already (right size
         and sha256)."""
-        if self.target_store.check(v.storage_path, v.file_size_bytes, v.checksum) is None:
+        with store_errors(f"checking {v.storage_path} on the target", self.target_store):
+            present = self.target_store.check(v.storage_path, v.file_size_bytes, v.checksum)
+        if present is None:
             return None
         what = f"version {v.version} of {name!r}"
-        with self.source_store.reader(
-            v.storage_path, v.file_size_bytes, v.checksum, what=what
-        ) as reader:
+        with (
+            store_errors(f"copying the file of {what}", self.source_store, self.target_store),
+            self.source_store.reader(
+                v.storage_path, v.file_size_bytes, v.checksum, what=what
+            ) as reader,
+        ):
             written = self.target_store.write_at(v.storage_path, reader)
         if written.size != v.file_size_bytes or (
             v.checksum is not None and written.checksum != v.checksum

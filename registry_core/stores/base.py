@@ -23,7 +23,14 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
 from registry_core import validate
-from registry_core.errors import ArtifactMissingError, ChecksumMismatchError, InvalidInputError
+from registry_core.errors import (
+    ArtifactMissingError,
+    ArtifactStoreError,
+    ChecksumMismatchError,
+    InvalidInputError,
+    RegistryError,
+)
+from registry_core.urls import scrub
 
 CHUNK = 1 << 20
 #: where a local store writes files before they are placed, and where placed files live
@@ -168,6 +175,10 @@ class ArtifactStore(ABC):
         """(protocol, root as the file system names it): two stores with equal identities
         are one place (see `same_place`)."""
 
+    def secrets(self) -> tuple[str, ...]:
+        """Texts that must never appear in a message (credentials among the options)."""
+        return ()
+
     def same_place(self, other: ArtifactStore) -> bool:
         """Whether `other` keeps its files in the same place (same folder, same bucket and
         prefix)."""
@@ -294,3 +305,18 @@ class ArtifactStore(ABC):
             if h.hexdigest() != expected:
                 return "sha256 does not match the recorded checksum"
         return None
+
+
+@contextmanager
+def store_errors(what: str, *stores: ArtifactStore) -> Iterator[None]:
+    """Turns what a store's library raises (OSError, botocore's, azure.core's...) into
+    ArtifactStoreError saying `what` failed, credentials masked; registry-core's own errors
+    pass as they are."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except Exception as exc:
+        masked = tuple(secret for store in stores for secret in store.secrets())
+        message = scrub(f"{what}: {type(exc).__name__}: {exc}", masked)
+        raise ArtifactStoreError(message) from exc

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -86,6 +87,7 @@ class FsspecArtifactStore(ArtifactStore):
         if self.scheme != "memory":
             # another process's saves and deletes must show at once (fsck, loads)
             options.setdefault("use_listings_cache", False)
+        self._options = options
         self.fs, base = fsspec.core.url_to_fs(url, **options)
         #: the root as the file system names it (no scheme); not `root`, which names a local
         #: folder on LocalArtifactStore
@@ -93,6 +95,9 @@ class FsspecArtifactStore(ArtifactStore):
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({self.location!r})"
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(_secret_values(self._options))
 
     def identity(self) -> tuple[str, str]:
         return (
@@ -216,3 +221,25 @@ def _abandon(f: Any) -> None:
         log.debug("discarding an unfinished upload failed: %s", exc)
     with contextlib.suppress(AttributeError):  # io-based files (memory://): read-only
         f.closed = True
+
+
+#: option names whose values are credentials (s3fs key/secret/token, adlfs account_key,
+#: sas_token, connection_string, client_secret, gcsfs token...)
+_SECRET_NAME = re.compile(r"secret|key|token|password|credential|connection_string|sas", re.I)
+
+
+def _secret_values(options: Any, secret: bool = False) -> Iterator[str]:
+    """The string values of `options` (nested mappings and lists included) that sit under
+    a credential's name, and every `...Key=VALUE` part of a connection string."""
+    if isinstance(options, Mapping):
+        for name, value in options.items():
+            yield from _secret_values(value, secret or bool(_SECRET_NAME.search(str(name))))
+    elif isinstance(options, (list, tuple)):
+        for value in options:
+            yield from _secret_values(value, secret)
+    elif isinstance(options, str) and secret and len(options) >= 4:
+        yield options
+        for part in options.split(";"):  # AccountKey=...;SharedAccessSignature=...
+            name, _, value = part.partition("=")
+            if value and _SECRET_NAME.search(name):
+                yield value
