@@ -173,10 +173,23 @@ def default_artifacts(
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+#: the port a server URL without one means
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+#: host spellings of this machine (and none: a local socket)
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "0:0:0:0:0:0:0:1"}
+
+
 def server_folder(url: DatabaseURL) -> str:
     """The default artifact folder name of a server database, e.g.
-    `postgresql-db.example.com-5432-registry` (never the user or password)."""
-    parts = [url.scheme, url.host or "localhost", str(url.port or "default"), url.database]
+    `postgresql-db.example.com-5432-registry` (never the user or password). The spellings of
+    one server give one name: the default port filled in, and this machine's names (none, a
+    socket, `localhost`, `127.0.0.1`, `::1`) all `localhost`; a host named once by name and
+    once by address still gets two (pass `artifacts=` to be sure)."""
+    host = (url.host or "").lower()
+    if host in _LOCAL_HOSTS or host.startswith("/"):
+        host = "localhost"
+    port = url.port or DEFAULT_PORTS.get(url.scheme, 0)
+    parts = [url.scheme, host, str(port), url.database]
     return "-".join(_UNSAFE.sub("_", p).strip("._") or "_" for p in parts)
 
 

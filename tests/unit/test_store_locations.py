@@ -98,6 +98,20 @@ def test_default_folders(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "alice" not in str(folder) and "Secret" not in str(folder)
     other = parse_url("mysql://root@db.example.com:3306/registry")
     assert default_artifacts(other, None) != folder  # two registries never mix files
+    # one server written several ways is one folder: the default port, this machine's names
+    local = {
+        default_artifacts(parse_url(u), None)
+        for u in (
+            "postgresql://u@localhost/registry",
+            "postgres://u@127.0.0.1:5432/registry",
+            "postgresql://u@[::1]:5432/registry",
+            "postgresql://u@/registry?host=/var/run/postgresql",
+        )
+    }
+    assert local == {Path("artifacts/postgresql-localhost-5432-registry")}
+    assert default_artifacts(parse_url("mariadb://r@H/db"), None) == default_artifacts(
+        parse_url("mysql://r@h:3306/db"), None
+    )
     assert default_artifacts(SERVER, "s3://b/p") == "s3://b/p"
     monkeypatch.setenv(ARTIFACTS_ENV, "/srv/models")
     assert default_artifacts(SERVER, None) == "/srv/models"
