@@ -45,13 +45,23 @@ def required_engines(environ: Mapping[str, str]) -> set[str]:
     """The engines REGISTRY_TEST_REQUIRE names; unknown names are an error, not ignored."""
     raw = environ.get("REGISTRY_TEST_REQUIRE", "")
     names = {n.strip().lower() for n in raw.split(",") if n.strip()}
-    unknown = names - set(ENGINES)
+    unknown = names - set(ENGINES) - set(STORES)
     if unknown:
         raise ValueError(
             f"REGISTRY_TEST_REQUIRE names unknown engines {sorted(unknown)}; "
-            f"known: {', '.join(ENGINES)}"
+            f"known: {', '.join(ENGINES + STORES)}"
         )
     return names
+
+
+#: artifact stores that REGISTRY_TEST_REQUIRE may also name (their tests need libraries or
+#: an emulator: fsspec, s3fs with moto's server, adlfs with Azurite)
+STORES = ("memory", "s3", "azure")
+
+
+def store_unavailable(store: str, message: str) -> NoReturn:
+    """Skips a test on `store`, or fails it when REGISTRY_TEST_REQUIRE names the store."""
+    give_up(Choice(store, "skip", message, store in required_engines(environ())), message)
 
 
 def choose(engine: str, environ: Mapping[str, str], docker_available: Callable[[], bool]) -> Choice:

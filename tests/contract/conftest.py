@@ -7,6 +7,7 @@ container per engine per session; one fresh database (or SQLite file) per test.
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,10 +142,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store", STORES, indirect=True)
 
 
+def _need(module: str, store: str, why: str) -> None:
+    """Skips the test (fails it if REGISTRY_TEST_REQUIRE names `store`) without `module`."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        dbsources.store_unavailable(store, why)
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    pytest.importorskip("moto.server", reason="moto[server] is not installed")
-    pytest.importorskip("s3fs", reason="s3fs is not installed (extra s3)")
+    _need("moto.server", "s3", "moto[server] is not installed")
+    _need("s3fs", "s3", "s3fs is not installed (extra s3)")
     server = S3Server()
     yield server
     server.server.stop()
@@ -152,10 +161,12 @@ def s3_server() -> Iterator[S3Server]:
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[AzuriteServer]:
-    pytest.importorskip("adlfs", reason="adlfs is not installed (extra azure)")
+    _need("adlfs", "azure", "adlfs is not installed (extra azure)")
     command = azurite_command()
     if command is None:
-        pytest.skip("Azurite not found: npm install azurite, or set REGISTRY_TEST_AZURITE")
+        dbsources.store_unavailable(
+            "azure", "Azurite not found: npm install azurite, or set REGISTRY_TEST_AZURITE"
+        )
     server = AzuriteServer(command)
     yield server
     server.stop()
@@ -178,6 +189,7 @@ def store(
         fs = fsspec.filesystem("file")
         root = artifacts
     elif kind == "memory":
+        _need("fsspec", "memory", "fsspec is not installed (extra fsspec)")
         artifacts = f"memory://rc-{uuid.uuid4().hex[:12]}/artifacts"
         fs, root = fsspec.core.url_to_fs(artifacts)
     else:

@@ -88,3 +88,16 @@ def test_own_container_ignores_the_url_and_needs_docker() -> None:
     assert (c.kind, c.detail, c.required) == ("container", "mariadb:11.8", True)
     c = dbsources.choose_container("mariadb", env, lambda: False)
     assert c.kind == "skip" and "Docker" in c.detail and c.required
+
+
+def test_a_required_store_fails_instead_of_skipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dbsources.required_engines({"REGISTRY_TEST_REQUIRE": "sqlite,s3,azure"}) == {
+        "sqlite",
+        "s3",
+        "azure",
+    }
+    monkeypatch.setenv("REGISTRY_TEST_REQUIRE", "azure")
+    with pytest.raises(pytest.fail.Exception, match=r"REGISTRY_TEST_REQUIRE.*no Azurite"):
+        dbsources.store_unavailable("azure", "no Azurite")
+    with pytest.raises(pytest.skip.Exception, match="no moto"):
+        dbsources.store_unavailable("s3", "no moto")
