@@ -402,22 +402,17 @@ class Queries:
     @staticmethod
     def version_ids_of(count: int) -> str:
         """(model name, version, id) of the versions (:pn0, :pv0), (:pn1, :pv1)..."""
-        return (
-            f"SELECT m.name, mv.version, mv.id {_VERSION_FROM} WHERE "
-            + Queries.parents_condition(count)[:-1]
-        )
-
-    @staticmethod
-    def insert_rows(table: str, columns: tuple[str, str], count: int) -> str:
-        """One INSERT of `count` (version, a, b) rows: parameters :version_id, :a0, :b0, ..."""
-        rows = ", ".join(f"(:version_id, :a{i}, :b{i})" for i in range(count))
-        return f"INSERT INTO {table} (model_version_id, {columns[0]}, {columns[1]}) VALUES {rows}"
+        return f"SELECT m.name, mv.version, mv.id {_VERSION_FROM} WHERE {Queries._pairs(count)}"
 
     @staticmethod
     def parents_condition(count: int) -> str:
         """The WHERE tail of insert_parents_prefix for `count` (name, version) pairs."""
-        pairs = " OR ".join(f"(m.name = :pn{i} AND mv.version = :pv{i})" for i in range(count))
-        return pairs + ")"
+        return Queries._pairs(count) + ")"
+
+    @staticmethod
+    def _pairs(count: int) -> str:
+        """Versions (:pn0, :pv0), (:pn1, :pv1)... by model name and number."""
+        return " OR ".join(f"(m.name = :pn{i} AND mv.version = :pv{i})" for i in range(count))
 
     @staticmethod
     def row_count(table: str) -> str:

@@ -391,10 +391,12 @@ class SQLMetadataBackend(Schema):
                 number = int(s.scalar(q.read_counter, params))
             version = str(number)
             version_id = s.insert(q.insert_version, {**params, "version": version})
-            _insert_pairs(s, "mr_model_tags", ("tag_key", "tag_value"), version_id, tag_map)
-            _insert_pairs(
-                s, "mr_model_metrics", ("metric_name", "metric_value"), version_id, metric_map
-            )
+            for table, columns, pairs in (
+                ("mr_model_tags", ("tag_key", "tag_value"), tag_map),
+                ("mr_model_metrics", ("metric_name", "metric_value"), metric_map),
+            ):  # one statement each (up to CHUNK rows, the most a save takes)
+                rows = [(version_id, k, v) for k, v in pairs.items()]
+                _insert_tuples(s, table, ("model_version_id", *columns), rows, CHUNK)
             if parent_list:
                 self._link_parents(s, (name, version, version_id), parent_list)
             return record(version)
@@ -1022,28 +1024,17 @@ def _pairs(a: str, b: str, items: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _insert_pairs(
+def _insert_tuples(
     s: Session,
     table: str,
-    columns: tuple[str, str],
-    version_id: int,
-    pairs: Mapping[str, Any],
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    per: int = IMPORT_ROWS,
 ) -> None:
-    """Multi-row INSERT of (key, value) pairs of one version: one statement per CHUNK rows."""
-    items = list(pairs.items())
-    for start in range(0, len(items), CHUNK):
-        chunk = dict(items[start : start + CHUNK])
-        params: dict[str, Any] = {"version_id": version_id, **_pairs("a", "b", chunk)}
-        s.rowcount(Queries.insert_rows(table, columns, len(chunk)), params)
-
-
-def _insert_tuples(
-    s: Session, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """Multi-row INSERTs of `rows` into `columns` of `table`, IMPORT_ROWS rows a statement."""
+    """Multi-row INSERTs of `rows` into `columns` of `table`, `per` rows a statement."""
     letters = "abcdefgh"
-    for start in range(0, len(rows), IMPORT_ROWS):
-        chunk = rows[start : start + IMPORT_ROWS]
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
         params = {
             f"{letters[c]}{i}": value for i, r in enumerate(chunk) for c, value in enumerate(r)
         }

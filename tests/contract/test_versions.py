@@ -12,6 +12,7 @@ import pytest
 import dbsources
 from artifactstores import Store
 from registry_core import (
+    ArtifactStoreError,
     ChecksumMismatchError,
     InvalidInputError,
     ModelRegistry,
@@ -124,8 +125,9 @@ def test_a_failed_save_leaves_nothing(
 
     with monkeypatch.context() as m:
         m.setattr(registry.artifacts, "move", fail)
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(ArtifactStoreError, match="disk full") as info:
             registry.save_model(1, "m", tags={"a": "b"})
+        assert isinstance(info.value.__cause__, OSError)
     assert registry.list_models() == []
     assert list(staging.iterdir()) == []
     assert registry.save_model(0, "m", tags={"a": "b"}).version == "1"
