@@ -213,7 +213,9 @@ class MetadataBackend(ABC):
         in ONE consistent snapshot of the database (a copy taken while others save holds each
         version whole), in batches: memory holds one batch of models, not the registry.
         NotFoundError, before the first model, if a named model is absent. The snapshot ends
-        when the iterator is exhausted or closed (use `contextlib.closing`)."""
+        when the iterator is exhausted or closed (use `contextlib.closing`); until then it
+        holds a connection, which on SQLite is the backend's only one: export from a backend
+        of its own (as copy_registry does), not from one the same program saves through."""
 
     @abstractmethod
     def import_model(
