@@ -125,6 +125,7 @@ class MySQLDialect(Dialect):
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
     )
+    analyze_table: ClassVar[str] = "ANALYZE TABLE {table}"
     json_object_agg: ClassVar[str] = "JSON_OBJECTAGG"
     json_array_agg: ClassVar[str] = "JSON_ARRAYAGG"
     transactional_ddl: ClassVar[bool] = False

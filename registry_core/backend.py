@@ -243,6 +243,13 @@ class MetadataBackend(ABC):
     def stats(self) -> RegistryStats:
         """Model and version totals (the seed document's statistics query)."""
 
+    def refresh_statistics(self) -> None:
+        """Has the database recompute the statistics its planner uses (after a bulk load
+        such as a copy; PostgreSQL and MySQL otherwise plan the first queries on the new rows
+        blind, and one took over a minute). A backend without such statistics does
+        nothing, as this default does."""
+        return None
+
     @abstractmethod
     def database_stats(self) -> DatabaseStats:
         """Backend, server version, schema version, size in bytes and row counts."""

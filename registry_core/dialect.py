@@ -83,6 +83,8 @@ class Dialect:
     #: how a read that must see one consistent snapshot over many statements starts (an
     #: export): SQLite's deferred BEGIN holds one snapshot from its first read on
     begin_snapshot: ClassVar[tuple[str, ...]] = ("BEGIN",)
+    #: has the database recompute its planner statistics of one table
+    analyze_table: ClassVar[str] = "ANALYZE {table}"
     #: JSON aggregates that bring a version's tags, metrics and aliases with its row
     json_object_agg: ClassVar[str] = "json_object_agg"
     json_array_agg: ClassVar[str] = "json_agg"

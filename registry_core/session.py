@@ -187,6 +187,13 @@ class Session:
         cur.fetchall()
         return {str(d[0]).lower() for d in cur.description}
 
+    def discard(self, sql: str) -> None:
+        """Runs a statement whose answer, rows or none, is of no use (ANALYZE)."""
+        cur = self.execute(sql)
+        if cur.description is not None:
+            cur.fetchall()
+        self._check(cur)
+
     def rowcount(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Runs a write; returns the number of rows it matched."""
         cur = self.execute(sql, params)

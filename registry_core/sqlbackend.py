@@ -70,6 +70,7 @@ TABLES = (
     "mr_model_metrics",
     "mr_model_lineage",
     "mr_model_aliases",
+    "mr_registered_model_tags",
     "schema_migrations",
 )
 
@@ -963,6 +964,16 @@ class SQLMetadataBackend(Schema):
             return RegistryStats(int(models), int(versions), int(total or 0), float(avg or 0))
 
         return self._run(work, write=False, transaction=False)
+
+    def refresh_statistics(self) -> None:
+        d = self.dialect
+
+        def work(s: Session) -> None:
+            for table in TABLES:
+                if s.one(d.table_exists_sql, {"name": table}) is not None:
+                    s.discard(d.analyze_table.format(table=table))
+
+        self._run(work, transaction=False)
 
     def database_stats(self) -> DatabaseStats:
         d = self.dialect

@@ -182,6 +182,8 @@ def copy_registry(
                 report = copier.run(names)
             finally:
                 copier.close_progress()
+            if report.versions_copied or report.models_copied:
+                target.refresh_statistics()  # the planner has not seen the new rows yet
         finally:
             target.close()
     finally:
