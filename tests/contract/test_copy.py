@@ -355,11 +355,15 @@ def test_a_copy_killed_at_random_moments_finishes_when_run_again(
     # how long a whole copy takes as a subprocess (into a scratch SQLite file)
     started = time.monotonic()
     scratch = f"sqlite:///{tmp_path / 'scratch.db'}"
-    subprocess.run(
+    # (outside the checkout: `python -m registry_core` there would import the source tree,
+    # whose backends/ is not registry_core.backends until installed)
+    done = subprocess.run(
         _copy_command(src, scratch, src_art, tmp_path / "scratch-art"),
-        check=True,
         capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
+    assert done.returncode == 0, done.stderr
     whole = time.monotonic() - started
     rng = random.Random(os.environ.get("REGISTRY_TEST_SEED", "copy-kills"))
     cut_short = 0
@@ -369,6 +373,7 @@ def test_a_copy_killed_at_random_moments_finishes_when_run_again(
             _copy_command(src, db_url, src_art, dst_art),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
         )
         if round_ % 2:
             time.sleep(rng.uniform(0.05, whole * 1.2))
