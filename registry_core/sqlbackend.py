@@ -1094,8 +1094,7 @@ def _check_import(m: ExportedModel) -> None:
         for key, value in v.tags.items():
             validate.tag_key(key)
             validate.tag_value(value)
-        for key, number in v.metrics.items():
-            validate.metrics({key: number})
+        validate.metrics(v.metrics)
         for pname, _ in v.parents:
             validate.name(pname)
         for t in (v.created_at,):
