@@ -37,6 +37,13 @@ class LocalArtifactStore(ArtifactStore):
     def __repr__(self) -> str:
         return f"LocalArtifactStore({self.location!r})"
 
+    def _real_root(self) -> Path:
+        """The root with its links resolved, once (a copy checks 100,000 paths)."""
+        real: Path | None = getattr(self, "_resolved", None)
+        if real is None:
+            real = self._resolved = self.root.resolve()
+        return real
+
     def identity(self) -> tuple[str, str]:
         return ("file", os.path.realpath(self.root))
 
@@ -82,7 +89,7 @@ class LocalArtifactStore(ArtifactStore):
     def absolute(self, storage_path: str) -> Path:
         """The file behind a storage path; refuses paths that leave the root."""
         path = (self.root / storage_path).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+        if not path.is_relative_to(self._real_root()):
             raise InvalidInputError(f"storage path {storage_path!r} is outside the artifact root")
         return path
 
