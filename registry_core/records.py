@@ -41,6 +41,14 @@ def frozen(items: Mapping[K, V] | None) -> FrozenDict[K, V]:
     return FrozenDict(items or {})
 
 
+def _freeze(record: Any, *names: str) -> None:
+    """Makes the mapping fields `names` of a frozen dataclass immutable (FrozenDict)."""
+    for name in names:
+        value = getattr(record, name)
+        if type(value) is not FrozenDict:
+            object.__setattr__(record, name, frozen(value))
+
+
 @dataclass(frozen=True)
 class Model:
     """A registered model: its name, description, times and tags (immutable)."""
@@ -52,8 +60,7 @@ class Model:
     tags: Mapping[str, str | None] = field(default_factory=FrozenDict)
 
     def __post_init__(self) -> None:
-        if type(self.tags) is not FrozenDict:
-            object.__setattr__(self, "tags", frozen(self.tags))
+        _freeze(self, "tags")
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,7 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if type(self.tags) is not FrozenDict:
-            object.__setattr__(self, "tags", frozen(self.tags))
-        if type(self.metrics) is not FrozenDict:
-            object.__setattr__(self, "metrics", frozen(self.metrics))
+        _freeze(self, "tags", "metrics")
 
 
 @dataclass(frozen=True)
@@ -158,10 +162,7 @@ class ExportedVersion:
     parents: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if type(self.tags) is not FrozenDict:
-            object.__setattr__(self, "tags", frozen(self.tags))
-        if type(self.metrics) is not FrozenDict:
-            object.__setattr__(self, "metrics", frozen(self.metrics))
+        _freeze(self, "tags", "metrics")
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,7 @@ class ExportedModel:
     aliases: tuple[ExportedAlias, ...] = ()
 
     def __post_init__(self) -> None:
-        if type(self.tags) is not FrozenDict:
-            object.__setattr__(self, "tags", frozen(self.tags))
+        _freeze(self, "tags")
 
 
 @dataclass(frozen=True)
