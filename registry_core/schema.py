@@ -6,17 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from registry_core.errors import BackendUnavailableError, MigrationError, SchemaOutOfDateError
+from registry_core.errors import MigrationError, SchemaOutOfDateError
 from registry_core.migrator import Migration, MigrationStatus, Migrator, normalize_target
-from registry_core.runner import CommitLost, Runner
-from registry_core.session import Session, TimedOut
 from registry_core.sql import Queries
+from registry_core.transactions import Transactions
 from registry_core.urls import scrub
 
 T = TypeVar("T")
 
 
-class Schema(Runner):
+class Schema(Transactions):
     """Migrations and the schema level of a backend."""
 
     migrations: list[Migration]
@@ -31,25 +30,15 @@ class Schema(Runner):
     # -- migrations -----------------------------------------------------------------------
     def _with_migrator(self, action: Callable[[Migrator], T]) -> T:
         """Runs `action` on one connection holding the migration lock."""
-        if self._closed:
-            raise BackendUnavailableError(f"{self!r} is closed")
         try:
-            with self._checkout() as conn:
-                lock_session = Session(conn, self.dialect, self.statements, self._guard)
-                try:
-                    with self._migration_lock(lock_session):
-                        migrator = Migrator(
-                            self.dialect,
-                            lambda: self._transaction_on(conn, write=True),
-                            self.migrations,
-                        )
-                        return action(migrator)
-                finally:
-                    lock_session.close()
-        except self.dialect.driver_errors() as exc:
-            raise self._wrap(exc) from exc
-        except (TimedOut, CommitLost) as exc:
-            raise self._wrap_lost(exc) from exc.__cause__
+            with self._session() as lock_session, self._migration_lock(lock_session):
+                conn = lock_session.conn
+                migrator = Migrator(
+                    self.dialect,
+                    lambda: self._transaction_on(conn, write=True),
+                    self.migrations,
+                )
+                return action(migrator)
         except MigrationError as exc:  # its text quotes the driver's message
             clean = scrub(str(exc), self.url.secrets())
             if clean == str(exc):
@@ -87,18 +76,10 @@ class Schema(Runner):
         return status
 
     def _read_status(self) -> MigrationStatus:
-        if self._closed:
-            raise BackendUnavailableError(f"{self!r} is closed")
-        try:
-            with self._checkout() as conn:
-                migrator = Migrator(
-                    self.dialect, lambda: self._transaction_on(conn), self.migrations
-                )
-                return migrator.status()
-        except self.dialect.driver_errors() as exc:
-            raise self._wrap(exc) from exc
-        except (TimedOut, CommitLost) as exc:
-            raise self._wrap_lost(exc) from exc.__cause__
+        with self._session() as s:
+            conn = s.conn
+            migrator = Migrator(self.dialect, lambda: self._transaction_on(conn), self.migrations)
+            return migrator.status()
 
     def dry_run(self, *, target: str | None = None, down: bool = False) -> list[tuple[str, str]]:
         """(migration, statement) pairs that `migrate`/`downgrade` would run on this database

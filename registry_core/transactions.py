@@ -1,11 +1,13 @@
 """Transactions on the shared SQL layer: one unit of work per call, retried when that is
 safe, with driver errors turned into registry-core's.
 
-`Runner._run(work)` checks a connection out, runs `work(session)` in a transaction and commits.
-It retries on deadlock, and once on a new connection when the connection was dead before the
-call did anything; when COMMIT's answer is lost it settles the outcome on a new connection
-(see `_settle`). `_read(work)` runs a read of one statement without a transaction. A backend
-module supplies the connection hooks (`_open`, `_checkout`, `_close`, ...).
+`Transactions._run(work)` checks a connection out, runs `work(session)` in a transaction (or as
+statements that each commit by themselves) and commits. It retries on deadlock, and once on a
+new connection when the connection was dead before the call did anything; when COMMIT's answer
+is lost it settles the outcome on a new connection (see `_settle`). `_session()` is the one
+place that checks a connection out and turns driver errors into registry-core's for work that
+is not retried (migrations, the migration status, a copy's snapshot, which `_snapshot()` opens).
+A backend module supplies the connection hooks (`_open`, `_checkout`, `_close`, ...).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class RetryTransaction(Exception):
     first saves of one new model)."""
 
 
-class Runner(MetadataBackend):
+class Transactions(MetadataBackend):
     """The transaction machinery of `SQLMetadataBackend`, apart from its queries."""
 
     #: how often a transaction that hit a deadlock or serialization failure is tried again
@@ -157,8 +159,51 @@ class Runner(MetadataBackend):
 
     @contextmanager
     def _transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction on a connection of the pool; driver errors pass unwrapped."""
         with self._checkout() as conn, self._transaction_on(conn, write=write) as session:
             yield session
+
+    @contextmanager
+    def _checked_out(self) -> Iterator[Session]:
+        """A session on a connection checked out of the pool for the block (no transaction
+        is begun); driver errors pass unwrapped, for callers that classify them."""
+        if self._closed:
+            raise BackendUnavailableError(f"{self!r} is closed")
+        with self._checkout() as conn:
+            session = Session(conn, self.dialect, self.statements, self._guard)
+            try:
+                yield session
+            finally:
+                session.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """`_checked_out` for work that is not retried: a driver error, a timeout or a lost
+        COMMIT raised in the block comes out as registry-core's error, free of the password."""
+        try:
+            with self._checked_out() as session:
+                yield session
+        except TimedOut as exc:
+            raise self._timed_out(exc) from exc.__cause__
+        except CommitLost as exc:
+            raise self._wrap_lost(exc) from exc.__cause__
+        except self.dialect.driver_errors() as exc:
+            raise self._wrap(exc) from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
+        """A read-only transaction that sees one consistent snapshot of the database
+        (`Dialect.begin_snapshot`), on a connection of its own for the block, which ends it;
+        driver errors wrapped as in `_session`."""
+        with self._session() as s:
+            for statement in self.dialect.begin_snapshot:
+                s.control(statement)
+            try:
+                yield s
+            except BaseException:
+                self._rollback_quietly(s)
+                raise
+            s.commit()  # read only: ends the snapshot
 
     def _run(
         self,
@@ -177,17 +222,14 @@ class Runner(MetadataBackend):
         `settle` runs on a new connection after the server ended the old session and returns
         what was committed (raising NotCommitted if nothing); without it such a loss is
         OutcomeUnknownError."""
-        if self._closed:
-            raise BackendUnavailableError(f"{self!r} is closed")
         attempt, refreshed, reconnected = 0, False, False
         while True:
             self._resolve_schema()
             session: Session | None = None
             try:
-                with self._checkout() as conn:
-                    session = Session(conn, self.dialect, self.statements, self._guard)
+                with self._checked_out() as session:
                     scope = self._transaction_on if transaction else self._autocommit_on
-                    with scope(conn, write=write, session=session):
+                    with scope(session.conn, write=write, session=session):
                         return work(session)
             except CommitLost as lost:
                 self._drop_idle()
