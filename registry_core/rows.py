@@ -12,13 +12,15 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from registry_core.errors import InvalidInputError
 from registry_core.records import FrozenDict, Model, ModelVersion
 
 UTC = timezone.utc
 _loads = json.loads
 _fromisoformat = datetime.fromisoformat
-#: the positions of VERSION_COLUMNS + attribute columns in a version row
-ID, TAGS, METRICS, ALIASES = 7, 9, 10, 11
+#: the positions of VERSION_COLUMNS + attribute columns in a version row: the version's id,
+#: its model's id, its tags, metrics and aliases
+ID, VERSION_MODEL_ID, TAGS, METRICS, ALIASES = 7, 8, 9, 10, 11
 
 
 if sys.version_info >= (3, 11):
@@ -39,6 +41,15 @@ else:  # Python 3.10's fromisoformat does not read "Z"
             return text if text.tzinfo else text.replace(tzinfo=UTC)
         value = _fromisoformat(text[:-1] if text.endswith("Z") else text)
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def stamp(t: datetime) -> str:
+    """A datetime as stored: fixed-width ISO-8601 UTC text with microseconds and "Z" (the
+    inverse of `timestamp`); InvalidInputError for a naive datetime."""
+    if t.tzinfo is None:
+        raise InvalidInputError(f"timestamp {t.isoformat()} has no time zone")
+    plain = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return plain.isoformat(timespec="microseconds") + "Z"
 
 
 def _decoded(value: Any) -> Any:

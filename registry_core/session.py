@@ -209,6 +209,26 @@ class Session:
         self._check(cur)
         return int(cur.lastrowid)
 
+    def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        per: int,
+    ) -> None:
+        """Multi-row INSERTs of `rows` into `columns` of one of our tables (names from
+        registry-core, never from input), `per` rows a statement: parameters :<letter><row>,
+        the letters a, b, c... standing for the columns in order."""
+        letters = "abcdefgh"[: len(columns)]
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            values = ", ".join(
+                "(" + ", ".join(f":{x}{i}" for x in letters) + ")" for i in range(len(chunk))
+            )
+            params = {f"{letters[c]}{i}": v for i, r in enumerate(chunk) for c, v in enumerate(r)}
+            self.rowcount(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", params)
+
     def control(self, sql: str) -> None:
         """Sends a transaction-control or session statement (BEGIN, SET ...)."""
         cur = self.cursor

@@ -13,9 +13,9 @@ from registry_core.dialect import Dialect
 
 #: schema levels that bring a feature
 METRICS, LINEAGE, ALIASES, MODEL_TAGS = 2, 3, 4, 5
-#: the columns of a model row, in the order `sqlbackend._model` reads them
+#: the columns of a model row, in the order `rows.model` reads them
 MODEL_COLUMNS = "m.name, m.description, m.created_at, m.updated_at"
-#: the columns of a version row, in the order `sqlbackend._version` reads them
+#: the columns of a version row, in the order `rows.version` reads them
 VERSION_COLUMNS = (
     "m.name, mv.version, mv.description, mv.storage_path, mv.file_size_bytes, "
     "mv.created_at, mv.checksum, mv.id, mv.model_id"
@@ -37,6 +37,8 @@ CHUNK = 1000
 LINEAGE_MAX_DEPTH = 500
 #: how many models export_models reads per batch (one statement per table per batch)
 EXPORT_BATCH = 100
+#: the columns of an exported model row (sqltransfer.whole_models reads them)
+_EXPORT_MODEL = "id, name, description, created_at, updated_at, last_version FROM mr_models"
 
 
 class Queries:
@@ -45,12 +47,18 @@ class Queries:
     def __init__(self, dialect: Dialect, level: int) -> None:
         d = dialect
         self.level = level
-        version_order = d.int_cast("mv.version")
-        self._version_order = version_order
+        self._version_order = d.int_cast("mv.version")
+        self._models(d)
+        self._saves(d)
+        self._reads(d)
+        self._writes(d)
+        self._transfers(d)
 
+    def _models(self, d: Dialect) -> None:
+        """Reading and changing models and their own tags."""
         # -- models: MODEL_COLUMNS, the model's tags as JSON, its id --------------------
         model_tags = "NULL"
-        if level >= MODEL_TAGS:
+        if self.level >= MODEL_TAGS:
             model_tags = (
                 f"(SELECT {d.json_object_agg}(g.tag_key, g.tag_value) "
                 "FROM mr_registered_model_tags g WHERE g.model_id = m.id)"
@@ -78,6 +86,8 @@ class Queries:
         self.model_storage_paths = f"SELECT mv.storage_path {_VERSION_FROM} WHERE m.name = :name"
         self.delete_model = "DELETE FROM mr_models WHERE name = :name"
 
+    def _saves(self, d: Dialect) -> None:
+        """Saving a version, and settling a save whose COMMIT answer was lost."""
         # -- saving a version: bounded statements whatever the tag or version count ----
         # The counter UPDATE takes the model's row lock: concurrent savers of one model queue
         # there, so each gets its own number; numbers are never reused.
@@ -92,11 +102,14 @@ class Queries:
             "file_size_bytes, checksum, created_at) SELECT id, :version, :description, "
             ":storage_path, :file_size_bytes, :checksum, :now FROM mr_models WHERE name = :name"
         )
-        self.import_model_row = d.returning_id(self.IMPORT_MODEL)
         self.version_by_path = (  # a save whose COMMIT answer was lost, told by its own path
             f"SELECT {VERSION_COLUMNS} {_VERSION_FROM} "
             "WHERE m.name = :name AND mv.storage_path = :storage_path"
         )
+
+    def _reads(self, d: Dialect) -> None:
+        """Reading versions."""
+        version_order = self._version_order
         # -- reading versions: each read is one statement that brings every version's tags,
         # metrics and aliases as JSON aggregates (rows.py builds the records) -------------
         full = f"{VERSION_COLUMNS}, {self._attribute_columns(d)}"
@@ -152,6 +165,8 @@ class Queries:
         self.best_version_highest = best.format(order="DESC")
         self.best_version_lowest = best.format(order="ASC")
 
+    def _writes(self, d: Dialect) -> None:
+        """Tags, lineage, aliases, deletes, the file list and the statistics."""
         # -- tags ---------------------------------------------------------------------------
         self.upsert_tag = d.upsert(
             "mr_model_tags",
@@ -284,16 +299,29 @@ class Queries:
     def _ids(count: int, prefix: str = "i") -> str:
         return ", ".join(f":{prefix}{i}" for i in range(count))
 
-    #: the columns of an exported model row
-    EXPORT_MODEL = "id, name, description, created_at, updated_at, last_version FROM mr_models"
-
-    def export_model_page(self) -> str:
-        """The next EXPORT_BATCH models after id :after, in creation (id) order."""
-        return f"SELECT {self.EXPORT_MODEL} WHERE id > :after ORDER BY id LIMIT {EXPORT_BATCH}"
+    def _transfers(self, d: Dialect) -> None:
+        """Moving a registry: the fixed statements (the counted ones are methods below)."""
+        #: the next EXPORT_BATCH models after id :after, in creation (id) order
+        self.export_model_page = (
+            f"SELECT {_EXPORT_MODEL} WHERE id > :after ORDER BY id LIMIT {EXPORT_BATCH}"
+        )
+        #: a model written with its own fields and counter (import_model)
+        self.import_model_row = d.returning_id(
+            "INSERT INTO mr_models (name, description, created_at, updated_at, last_version) "
+            "VALUES (:name, :description, :created_at, :updated_at, :last_version)"
+        )
+        #: the counter never goes down, also when a save bumped it since the import read it
+        self.update_imported_model = (
+            "UPDATE mr_models SET description = :description, updated_at = :updated_at, "
+            "last_version = CASE WHEN last_version > :last_version THEN last_version "
+            "ELSE :last_version END WHERE id = :model_id"
+        )
+        self.version_ids = "SELECT id, version FROM mr_model_versions WHERE model_id = :model_id"
+        self.delete_model_tags = "DELETE FROM mr_registered_model_tags WHERE model_id = :model_id"
 
     def export_models_named(self, count: int) -> str:
         """The models named :n0, :n1, ..."""
-        return f"SELECT {self.EXPORT_MODEL} WHERE name IN ({self._ids(count, 'n')}) ORDER BY id"
+        return f"SELECT {_EXPORT_MODEL} WHERE name IN ({self._ids(count, 'n')}) ORDER BY id"
 
     def export_versions(self, count: int) -> str:
         """(id, model id, number, description, path, size, checksum, created_at) of every
@@ -357,20 +385,6 @@ class Queries:
             f"WHERE model_id IN ({self._ids(count)})"
         )
 
-    #: a model written with its own fields and counter (import_model)
-    IMPORT_MODEL = (
-        "INSERT INTO mr_models (name, description, created_at, updated_at, last_version) "
-        "VALUES (:name, :description, :created_at, :updated_at, :last_version)"
-    )
-    #: the counter never goes down, also when a save bumped it since the import read it
-    UPDATE_IMPORTED_MODEL = (
-        "UPDATE mr_models SET description = :description, updated_at = :updated_at, "
-        "last_version = CASE WHEN last_version > :last_version THEN last_version "
-        "ELSE :last_version END WHERE id = :model_id"
-    )
-    VERSION_IDS = "SELECT id, version FROM mr_model_versions WHERE model_id = :model_id"
-    DELETE_MODEL_TAGS = "DELETE FROM mr_registered_model_tags WHERE model_id = :model_id"
-
     @staticmethod
     def import_versions(count: int) -> str:
         """One INSERT of `count` versions of model :model_id with their own numbers and times:
@@ -384,14 +398,6 @@ class Queries:
         )
 
     @staticmethod
-    def insert_tuples(table: str, columns: tuple[str, ...], count: int) -> str:
-        """One INSERT of `count` rows of `columns`: parameters :<letter><row>, the letters
-        a, b, c... standing for the columns in order."""
-        letters = "abcdefgh"[: len(columns)]
-        rows = ", ".join("(" + ", ".join(f":{x}{i}" for x in letters) + ")" for i in range(count))
-        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {rows}"
-
-    @staticmethod
     def delete_aliases(count: int) -> str:
         """Deletes aliases :n0, :n1... of model :model_id (before they are written again)."""
         return (
@@ -402,15 +408,16 @@ class Queries:
     @staticmethod
     def version_ids_of(count: int) -> str:
         """(model name, version, id) of the versions (:pn0, :pv0), (:pn1, :pv1)..."""
-        return f"SELECT m.name, mv.version, mv.id {_VERSION_FROM} WHERE {Queries._pairs(count)}"
+        pairs = Queries._version_pairs(count)
+        return f"SELECT m.name, mv.version, mv.id {_VERSION_FROM} WHERE {pairs}"
 
     @staticmethod
     def parents_condition(count: int) -> str:
         """The WHERE tail of insert_parents_prefix for `count` (name, version) pairs."""
-        return Queries._pairs(count) + ")"
+        return Queries._version_pairs(count) + ")"
 
     @staticmethod
-    def _pairs(count: int) -> str:
+    def _version_pairs(count: int) -> str:
         """Versions (:pn0, :pv0), (:pn1, :pv1)... by model name and number."""
         return " OR ".join(f"(m.name = :pn{i} AND mv.version = :pv{i})" for i in range(count))
 

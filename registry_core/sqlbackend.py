@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timezone
 from functools import partial
 from typing import Any, TypeVar
 
-from registry_core import filters, search, validate
+from registry_core import filters, search, sqltransfer, validate
 from registry_core import rows as rows_
 from registry_core.backend import Direction
-from registry_core.dialect import Dialect, ErrorKind
+from registry_core.dialect import Dialect
 from registry_core.errors import (
     AlreadyExistsError,
     BackendUnavailableError,
@@ -30,10 +28,7 @@ from registry_core.filters import Target
 from registry_core.migrator import Migration, load_migrations
 from registry_core.records import (
     DatabaseStats,
-    ExportedAlias,
     ExportedModel,
-    ExportedVersion,
-    FrozenDict,
     ImportResult,
     Model,
     ModelVersion,
@@ -41,13 +36,12 @@ from registry_core.records import (
     RegistryStats,
     VersionFile,
 )
-from registry_core.runner import NotCommitted, RetryTransaction
+from registry_core.save import Save
 from registry_core.schema import Schema
-from registry_core.session import Session, StatementCounter, TimedOut, utc_now
+from registry_core.session import Session, StatementCounter, utc_now
 from registry_core.sql import (
     ALIASES,
     CHUNK,
-    EXPORT_BATCH,
     LINEAGE,
     METRICS,
     MODEL_TAGS,
@@ -57,10 +51,6 @@ from registry_core.urls import DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
 T = TypeVar("T")
-
-#: rows per multi-row INSERT of an import: versions take 7 parameters a row, the others 2-4,
-#: which keeps every statement under 3,000 parameters (SQLite's limit is 32,766)
-IMPORT_VERSION_ROWS, IMPORT_ROWS = 400, 700
 
 #: our tables, for row counts in database_stats()
 TABLES = (
@@ -236,8 +226,8 @@ class SQLMetadataBackend(Schema):
         page_size: int = 100,
         page_token: str | None = None,
     ) -> Page[ModelVersion]:
-        rows, token = self._search("versions", filter, order_by, page_size, page_token)
-        return Page(self._read(lambda s: self._versions(s, rows(s))), token())
+        page = self._search("versions", filter, order_by, page_size, page_token)
+        return Page(self._read(lambda s: self._versions(s, page.rows(s))), page.next_token())
 
     def search_models(
         self,
@@ -247,11 +237,11 @@ class SQLMetadataBackend(Schema):
         page_size: int = 100,
         page_token: str | None = None,
     ) -> Page[Model]:
-        rows, token = self._search("models", filter, order_by, page_size, page_token)
-        return Page(
-            self._run(lambda s: [rows_.model(r) for r in rows(s)], write=False, transaction=False),
-            token(),
+        page = self._search("models", filter, order_by, page_size, page_token)
+        models = self._run(
+            lambda s: [rows_.model(r) for r in page.rows(s)], write=False, transaction=False
         )
+        return Page(models, page.next_token())
 
     def _search(
         self,
@@ -260,65 +250,15 @@ class SQLMetadataBackend(Schema):
         order_by: str | Sequence[str] | None,
         size: Any,
         page_token: str | None,
-    ) -> tuple[Callable[[Session], list[tuple[Any, ...]]], Callable[[], str | None]]:
-        """(a function reading one page's rows, a function giving the next page's token once
-        that ran): one statement, its filter, keyset and order compiled by `search`."""
+    ) -> search.PageQuery:
+        """One page's statement (`search.PageQuery`), after checking that the schema has
+        the tables the filter and order need."""
         size = search.page_size(size)
         node = filters.parse(text, target)
-        if target == "models" and _uses(node, "tags"):
-            self._require(MODEL_TAGS, "model tags")
-        if _uses(node, "alias"):
-            self._require(ALIASES, "aliases")
-        if _uses(node, "metrics") or any(str(o).startswith("metrics.") for o in _items(order_by)):
-            self._require(METRICS, "metrics")
-        compiler = search.Compiler(target, self.dialect)
-        params = search._Params()
-        # first: their joins come before WHERE
-        keys = compiler.sort_keys(order_by, params, search.required_metrics(node))
-        where = compiler.where(node, params)
-        bound = search.fingerprint(target, node, keys)
-        if page_token is not None:
-            values, last_id = search.read_token(page_token, bound, keys)
-            where = f"{where} AND {compiler.after(keys, values, last_id, params)}"
+        for level, feature in search.features(target, node, order_by):
+            self._require(level, feature)
         q = self.queries
-        base, source = (
-            (q.version_select, q.version_from) if target == "versions" else (q.model_select, "")
-        )
-        joins = "".join(f" {k.join}" for k in keys if k.join)
-        # A deferred join: the page's ids and sort keys first (index work only), then the
-        # records of those rows alone. In one SELECT, MySQL and MariaDB build every matching
-        # row's JSON aggregates before they sort and cut the page (MariaDB, a page of 100 out
-        # of 50,000 matches: 0.9 s, this way 0.14 s; see benchmarks/explain_search.py).
-        picked = ", ".join(f"{k.sql} AS rc_k{i}" for i, k in enumerate(keys))
-        page = (
-            f"SELECT {compiler.row} AS rc_id, {picked} FROM mr_models m{source}{joins} "
-            f"WHERE {where} ORDER BY {compiler.order_sql(keys)} LIMIT {size + 1}"
-        )
-        outer = [replace(k, sql=f"p.rc_k{i}") for i, k in enumerate(keys)]
-        extra = "".join(f", p.rc_k{i}" for i in range(len(keys)))
-        sql = (
-            f"{base.replace('SELECT ', f'SELECT p.rc_id{extra}, ', 1)} "
-            f"JOIN ({page}) p ON p.rc_id = {compiler.row} "
-            f"ORDER BY {compiler.order_sql(outer, row='p.rc_id')}"
-        )
-        lead = 1 + len(keys)  # rc_id and the sort keys come first; the record's columns after
-        state: dict[str, Any] = {}
-
-        def rows(s: Session) -> list[tuple[Any, ...]]:
-            found = s.all(sql, params.values)
-            state["more"] = len(found) > size
-            page = found[:size]
-            state["last"] = page[-1][:lead] if page else None
-            return [r[lead:] for r in page]
-
-        def token() -> str | None:
-            if not state.get("more"):
-                return None
-            last = state["last"]
-            values = [_plain(v) for v in last[1:]]
-            return search.make_token(bound, values, int(last[0]))
-
-        return rows, token
+        return search.PageQuery(target, self.dialect, q, node, order_by, size, page_token)
 
     # -- versions ---------------------------------------------------------------------------
     def create_version(
@@ -333,108 +273,33 @@ class SQLMetadataBackend(Schema):
         metrics: Mapping[str, float] | None = None,
         parents: Sequence[tuple[str, str]] = (),
     ) -> ModelVersion:
-        name = validate.name(name)
-        description = validate.description(description)
-        tag_map = validate.tags(tags)
-        metric_map = validate.metrics(metrics)
-        parent_list = validate.parents(parents)
-        if not isinstance(storage_path, str) or not storage_path:
-            raise InvalidInputError("storage_path must be a non-empty string")
-        if metric_map:
+        save = Save(
+            name,
+            description=description,
+            tags=tags,
+            file_size_bytes=file_size_bytes,
+            checksum=checksum,
+            storage_path=storage_path,
+            metrics=metrics,
+            parents=parents,
+        )
+        if save.metrics:
             self._require(METRICS, "metrics")
-        if parent_list:
+        if save.parents:
             self._require(LINEAGE, "parents (lineage)")
-        now = utc_now()
-        params: dict[str, Any] = {
-            "name": name,
-            "key": name,
-            "description": description,
-            "storage_path": storage_path,
-            "file_size_bytes": file_size_bytes,
-            "checksum": checksum,
-            "now": now,
-        }
-
-        def record(number: str) -> ModelVersion:
-            return ModelVersion(
-                name,
-                number,
-                description,
-                storage_path,
-                file_size_bytes,
-                rows_.timestamp(now),
-                FrozenDict(sorted(tag_map.items())),
-                checksum,
-                FrozenDict(sorted(metric_map.items())),
-                (),
-            )
-
-        def one_statement(s: Session) -> ModelVersion | None:
-            # PostgreSQL: counter, row, tags and metrics in one statement, which commits by
-            # itself (no BEGIN/COMMIT round trips); None when the model is new
-            sql = self.queries.save_in_one_statement(len(tag_map), len(metric_map))
-            values = {**params, **_pairs("a", "b", tag_map), **_pairs("c", "e", metric_map)}
-            row = s.committing(sql, values)
-            return None if row is None else record(str(row[1]))
-
-        def in_a_transaction(s: Session) -> ModelVersion:
-            q = self.queries
-            found, number = self.dialect.counter_value(s.execute(q.bump_counter, params))
-            if not found:  # the model's first version: create it, with its counter at 1
-                try:
-                    s.insert(q.create_model, params)
-                except self.dialect.driver_errors() as exc:
-                    if self.dialect.classify(exc) is ErrorKind.UNIQUE:
-                        raise RetryTransaction from exc  # another first save won the race
-                    raise
-                number = 1
-            elif number is None:  # no RETURNING (SQLite before 3.35)
-                number = int(s.scalar(q.read_counter, params))
-            version = str(number)
-            version_id = s.insert(q.insert_version, {**params, "version": version})
-            for table, columns, pairs in (
-                ("mr_model_tags", ("tag_key", "tag_value"), tag_map),
-                ("mr_model_metrics", ("metric_name", "metric_value"), metric_map),
-            ):  # one statement each (up to CHUNK rows, the most a save takes)
-                rows = [(version_id, k, v) for k, v in pairs.items()]
-                _insert_tuples(s, table, ("model_version_id", *columns), rows, CHUNK)
-            if parent_list:
-                self._link_parents(s, (name, version, version_id), parent_list)
-            return record(version)
 
         def settle(s: Session) -> ModelVersion:
-            # COMMIT's answer was lost: the row exists iff it committed (the path carries the
-            # save's own token, so no other save has it)
-            row = s.one(self.queries.version_by_path, params)
-            if row is None:
-                raise NotCommitted(f"the save of {name!r} was not recorded; nothing was saved")
-            log.info("a COMMIT answer was lost; version %s of %r was committed", row[1], name)
-            return record(str(row[1]))
+            return save.settle(s, self.queries)
 
-        if self.dialect.writable_ctes and not parent_list:
-            saved = self._run(one_statement, transaction=False, settle=settle)
+        if self.dialect.writable_ctes and not save.parents:
+            saved = self._run(
+                lambda s: save.one_statement(s, self.queries), transaction=False, settle=settle
+            )
             if saved is not None:
                 return saved
-        return self._run(in_a_transaction, settle=settle)
-
-    def _link_parents(
-        self, s: Session, child: tuple[str, str, int], parents: list[tuple[str, str]]
-    ) -> None:
-        """One INSERT ... SELECT of every lineage edge; NotFoundError if a parent is absent."""
-        name, number, child_id = child
-        if (name, number) in parents:
-            raise InvalidInputError(f"version {number} of {name!r} cannot be its own parent")
-        params: dict[str, Any] = {"child_id": child_id}
-        for i, (pname, pversion) in enumerate(parents):
-            params[f"pn{i}"], params[f"pv{i}"] = pname, pversion
-        sql = self.queries.insert_parents_prefix + Queries.parents_condition(len(parents))
-        if s.rowcount(sql, params) != len(parents):
-            missing = [
-                f"{n!r} version {v}"
-                for n, v in parents
-                if s.one(self.queries.version_row, {"name": n, "version": v}) is None
-            ]
-            raise NotFoundError(f"parent versions not found: {', '.join(missing)}")
+        return self._run(
+            lambda s: save.in_a_transaction(s, self.queries, self.dialect), settle=settle
+        )
 
     def get_version(
         self, name: str, version: str | None = None, *, alias: str | None = None
@@ -579,7 +444,7 @@ class SQLMetadataBackend(Schema):
             s.rowcount(
                 self.queries.upsert_alias,
                 {
-                    "model_id": row[8],
+                    "model_id": row[rows_.VERSION_MODEL_ID],
                     "alias": alias,
                     "model_version_id": row[rows_.ID],
                     "updated_at": utc_now(),
@@ -609,7 +474,7 @@ class SQLMetadataBackend(Schema):
                 return
             after = int(rows[-1][5])
 
-    # -- moving a registry ------------------------------------------------------------------
+    # -- moving a registry: doors into registry_core.sqltransfer --------------------------
     def export_models(self, names: Sequence[str] | None = None) -> Iterator[ExportedModel]:
         wanted: list[str] | None = None
         if names is not None:
@@ -621,341 +486,31 @@ class SQLMetadataBackend(Schema):
         return self._export(wanted)
 
     def _export(self, names: list[str] | None) -> Iterator[ExportedModel]:
-        """The generator behind export_models: one connection in one snapshot transaction
-        (Dialect.begin_snapshot) for the whole iteration; driver errors wrapped."""
-        self._resolve_schema()
+        """The generator behind export_models: one snapshot for the whole iteration."""
         q = self.queries
-        try:
-            with self._checkout() as conn:
-                s = Session(conn, self.dialect, self.statements, self._guard)
-                try:
-                    for statement in self.dialect.begin_snapshot:
-                        s.control(statement)
-                    try:
-                        yield from self._export_in(s, q, names)
-                    except BaseException:
-                        self._rollback_quietly(s)
-                        raise
-                    s.commit()  # read only: ends the snapshot
-                finally:
-                    s.close()
-        except TimedOut as exc:
-            raise self._timed_out(exc) from exc.__cause__
-        except self.dialect.driver_errors() as exc:
-            raise self._wrap(exc) from exc
-
-    def _export_in(
-        self, s: Session, q: Queries, names: list[str] | None
-    ) -> Iterator[ExportedModel]:
-        if names is None:  # every model, EXPORT_BATCH at a time, keyset on the id
-            after = 0
-            while True:
-                rows = s.all(q.export_model_page(), {"after": after})
-                yield from self._whole_models(s, q, rows)
-                if len(rows) < EXPORT_BATCH:
-                    return
-                after = int(rows[-1][0])
-        found: list[tuple[Any, ...]] = []
-        for start in range(0, len(names), EXPORT_BATCH):
-            chunk = names[start : start + EXPORT_BATCH]
-            params = {f"n{i}": n for i, n in enumerate(chunk)}
-            found += s.all(q.export_models_named(len(chunk)), params)
-        missing = set(names) - {r[1] for r in found}
-        if missing:
-            listed = ", ".join(repr(n) for n in sorted(missing))
-            raise NotFoundError(f"no model named {listed}")
-        found.sort(key=lambda r: int(r[0]))
-        for start in range(0, len(found), EXPORT_BATCH):
-            yield from self._whole_models(s, q, found[start : start + EXPORT_BATCH])
-
-    def _whole_models(
-        self, s: Session, q: Queries, rows: Sequence[tuple[Any, ...]]
-    ) -> list[ExportedModel]:
-        """Models (rows of Queries.EXPORT_MODEL) whole: one statement per table for all."""
-        if not rows:
-            return []
-        ids = [int(r[0]) for r in rows]
-        params = {f"i{j}": i for j, i in enumerate(ids)}
-        n = len(ids)
-        versions: dict[int, list[tuple[Any, ...]]] = {}
-        version_ids: list[int] = []
-        #: (model name, version) of each version id seen, for the parents of edges
-        names: dict[int, tuple[str, str]] = {}
-        model_names = {int(r[0]): r[1] for r in rows}
-        for r in s.all(q.export_versions(n), params):
-            versions.setdefault(int(r[1]), []).append(r)
-            version_ids.append(int(r[0]))
-            names[int(r[0])] = (model_names[int(r[1])], str(r[2]))
-        edges: list[tuple[int, int]] = []
-        tags: dict[int, dict[str, str | None]] = {}
-        metrics: dict[int, dict[str, float]] = {}
-        parents: dict[int, list[tuple[str, str]]] = {}
-        aliases: dict[int, list[ExportedAlias]] = {}
-        model_tags: dict[int, dict[str, str | None]] = {}
-        for start in range(0, len(version_ids), CHUNK):
-            chunk = version_ids[start : start + CHUNK]
-            by_id = {f"i{j}": i for j, i in enumerate(chunk)}
-            for vid, key, value in s.all(q.export_version_tags(len(chunk)), by_id):
-                tags.setdefault(int(vid), {})[key] = value
-            sql = q.export_metrics(len(chunk))
-            for vid, key, value in s.all(sql, by_id) if sql else ():
-                metrics.setdefault(int(vid), {})[key] = float(value)
-            sql = q.export_edges(len(chunk))
-            edges += [(int(c), int(p)) for c, p in (s.all(sql, by_id) if sql else ())]
-        # parents outside these models: two lookups by key (a join here would tempt planners
-        # without statistics into scanning every version)
-        others = sorted({p for _, p in edges if p not in names})
-        for start in range(0, len(others), CHUNK):
-            chunk = others[start : start + CHUNK]
-            by_id = {f"i{j}": i for j, i in enumerate(chunk)}
-            for vid, pname, pversion in s.all(q.export_version_names(len(chunk)), by_id):
-                names[int(vid)] = (pname, str(pversion))
-        for child, parent in edges:
-            parents.setdefault(child, []).append(names[parent])
-        sql = q.export_aliases(n)
-        for mid, alias, number, at in s.all(sql, params) if sql else ():
-            aliases.setdefault(int(mid), []).append(
-                ExportedAlias(alias, str(number), rows_.timestamp(at))
-            )
-        sql = q.export_model_tags(n)
-        for mid, key, value in s.all(sql, params) if sql else ():
-            model_tags.setdefault(int(mid), {})[key] = value
-        out = []
-        for mid, name, description, created, updated, last in rows:
-            mid = int(mid)
-            out.append(
-                ExportedModel(
-                    name,
-                    description,
-                    rows_.timestamp(created),
-                    rows_.timestamp(updated),
-                    int(last or 0),
-                    FrozenDict(sorted(model_tags.get(mid, {}).items())),
-                    tuple(
-                        ExportedVersion(
-                            str(number),
-                            vdesc,
-                            path,
-                            int(size or 0),
-                            checksum,
-                            rows_.timestamp(vcreated),
-                            FrozenDict(sorted(tags.get(int(vid), {}).items())),
-                            FrozenDict(sorted(metrics.get(int(vid), {}).items())),
-                            tuple(sorted(parents.get(int(vid), []))),
-                        )
-                        for vid, _, number, vdesc, path, size, checksum, vcreated in versions.get(
-                            mid, []
-                        )
-                    ),
-                    tuple(sorted(aliases.get(mid, []), key=lambda a: a.alias)),
-                )
-            )
-        return out
+        with self._snapshot() as s:
+            yield from sqltransfer.export(s, q, names)
 
     def import_model(
-        self,
-        model: ExportedModel,
-        *,
-        before_write: Callable[[Sequence[ExportedVersion]], None] | None = None,
+        self, model: ExportedModel, *, before_write: sqltransfer.BeforeWrite | None = None
     ) -> ImportResult:
         if not isinstance(model, ExportedModel):
             raise InvalidInputError(f"import_model takes an ExportedModel, not {model!r}")
-        _check_import(model)
-        if any(v.metrics for v in model.versions):
-            self._require(METRICS, "metrics")
-        if any(v.parents for v in model.versions):
-            self._require(LINEAGE, "lineage")
-        if model.aliases:
-            self._require(ALIASES, "aliases")
-        if model.tags:
-            self._require(MODEL_TAGS, "model tags")
+        sqltransfer.check_import(model)
+        for level, feature in sqltransfer.features(model):
+            self._require(level, feature)
         placed: set[str] = set()
         if before_write is not None:
             # The files first, outside any transaction (an upload of gigabytes must not hold
             # the write lock, which on SQLite is the whole database's): the versions this
             # database lacks now, after the same comparison the write makes.
-            new = self._run(lambda s: self._compare(s, model)[2], write=False)
+            new = self._run(lambda s: sqltransfer.compare(s, self.queries, model)[2], write=False)
             if new:
                 before_write(new)
                 placed = {v.version for v in new}
-        return self._run(lambda s: self._import(s, model, before_write, placed))
-
-    def _compare(
-        self, s: Session, m: ExportedModel
-    ) -> tuple[Any, ExportedModel | None, tuple[ExportedVersion, ...]]:
-        """(the model's row here or None, the model as this database has it or None, the
-        versions of `m` it lacks); AlreadyExistsError if a version differs, or the model here
-        is another of the same name."""
-        row = s.one(self.queries.export_models_named(1), {"n0": m.name})
-        have = self._whole_models(s, self.queries, [row])[0] if row else None
-        if have is not None and have.created_at != m.created_at:
-            raise AlreadyExistsError(
-                f"model {m.name!r} exists here with another creation time "
-                f"({have.created_at.isoformat()}, the copy's {m.created_at.isoformat()}): "
-                f"another model of the same name; nothing of {m.name!r} was written"
-            )
-        here = {v.version: v for v in have.versions} if have else {}
-        new: list[ExportedVersion] = []
-        for v in m.versions:
-            h = here.get(v.version)
-            if h is None:
-                new.append(v)
-                continue
-            differs = _differences(h, v)
-            if differs:
-                raise AlreadyExistsError(
-                    f"version {v.version} of {m.name!r} exists here and differs from the "
-                    f"copy ({', '.join(differs)}); nothing of {m.name!r} was written"
-                )
-        return row, have, tuple(new)
-
-    def _import(
-        self,
-        s: Session,
-        m: ExportedModel,
-        before_write: Callable[[Sequence[ExportedVersion]], None] | None,
-        placed: set[str],
-    ) -> ImportResult:
-        """The write of import_model, comparing again under the write lock; files of
-        versions that went missing here since `placed` was put are put now."""
-        q = self.queries
-        row, have, new = self._compare(s, m)
-        here = {v.version: v for v in have.versions} if have else {}
-        edges_here = {(v.version, p) for v in here.values() for p in v.parents}
-        edges = [(v.version, p) for v in m.versions for p in v.parents]
-        edges = [e for e in edges if e not in edges_here]
-        aliases_here = {a.alias: a for a in have.aliases} if have else {}
-        moved = [a for a in m.aliases if aliases_here.get(a.alias) != a]
-        last = max(m.last_version, have.last_version) if have else m.last_version
-        unplaced = tuple(v for v in new if v.version not in placed)
-        if before_write is not None and unplaced:  # (rare: changed here since the first look)
-            before_write(unplaced)
-
-        changed = bool(new or moved)
-        if row is None:
-            model_id = s.insert(
-                q.import_model_row,
-                {
-                    "name": m.name,
-                    "description": m.description,
-                    "created_at": _stamp(m.created_at),
-                    "updated_at": _stamp(m.updated_at),
-                    "last_version": last,
-                },
-            )
-            changed = True
-        else:
-            model_id = int(row[0])
-            assert have is not None
-            if (have.description, have.updated_at, have.last_version) != (
-                m.description,
-                m.updated_at,
-                last,
-            ):
-                s.rowcount(
-                    Queries.UPDATE_IMPORTED_MODEL,
-                    {
-                        "model_id": model_id,
-                        "description": m.description,
-                        "updated_at": _stamp(m.updated_at),
-                        "last_version": last,
-                    },
-                )
-                changed = True
-        if (have is None and m.tags) or (have is not None and have.tags != m.tags):
-            if have is not None and have.tags:
-                s.rowcount(Queries.DELETE_MODEL_TAGS, {"model_id": model_id})
-            _insert_tuples(
-                s,
-                "mr_registered_model_tags",
-                ("model_id", "tag_key", "tag_value"),
-                [(model_id, k, v) for k, v in m.tags.items()],
-            )
-            changed = True
-        for start in range(0, len(new), IMPORT_VERSION_ROWS):
-            chunk = new[start : start + IMPORT_VERSION_ROWS]
-            params: dict[str, Any] = {"model_id": model_id}
-            for i, v in enumerate(chunk):
-                params.update(
-                    {
-                        f"v{i}": v.version,
-                        f"d{i}": v.description,
-                        f"p{i}": v.storage_path,
-                        f"s{i}": v.file_size_bytes,
-                        f"c{i}": v.checksum,
-                        f"t{i}": _stamp(v.created_at),
-                    }
-                )
-            s.rowcount(Queries.import_versions(len(chunk)), params)
-        ids: dict[str, int] = {}
-        if new or edges or moved:
-            ids = {str(n): int(i) for i, n in s.all(Queries.VERSION_IDS, {"model_id": model_id})}
-        _insert_tuples(
-            s,
-            "mr_model_tags",
-            ("model_version_id", "tag_key", "tag_value"),
-            [(ids[v.version], k, value) for v in new for k, value in v.tags.items()],
+        return self._run(
+            lambda s: sqltransfer.write_model(s, self.queries, model, before_write, placed)
         )
-        _insert_tuples(
-            s,
-            "mr_model_metrics",
-            ("model_version_id", "metric_name", "metric_value"),
-            [(ids[v.version], k, value) for v in new for k, value in v.metrics.items()],
-        )
-        written, missing = self._import_edges(s, m.name, ids, edges)
-        if moved:
-            known = [a.alias for a in moved if a.alias in aliases_here]
-            for start in range(0, len(known), IMPORT_ROWS):
-                chunk_names = known[start : start + IMPORT_ROWS]
-                params = {"model_id": model_id}
-                params.update({f"n{i}": a for i, a in enumerate(chunk_names)})
-                s.rowcount(Queries.delete_aliases(len(chunk_names)), params)
-            _insert_tuples(
-                s,
-                "mr_model_aliases",
-                ("model_id", "alias", "model_version_id", "updated_at"),
-                [(model_id, a.alias, ids[a.version], _stamp(a.updated_at)) for a in moved],
-            )
-        return ImportResult(
-            m.name,
-            row is None,
-            tuple(v.version for v in new),
-            len(m.versions) - len(new),
-            written,
-            tuple(missing),
-            changed or written > 0,
-        )
-
-    def _import_edges(
-        self,
-        s: Session,
-        name: str,
-        ids: Mapping[str, int],
-        edges: Sequence[tuple[str, tuple[str, str]]],
-    ) -> tuple[int, list[tuple[str, str, str]]]:
-        """Writes lineage edges (child version of model `name`, (parent model, version))
-        whose parent is in this database; returns how many, and the others."""
-        if not edges:
-            return 0, []
-        found: dict[tuple[str, str], int] = {(name, v): i for v, i in ids.items()}
-        others = sorted({p for _, p in edges if p[0] != name})
-        for start in range(0, len(others), IMPORT_ROWS):
-            chunk = others[start : start + IMPORT_ROWS]
-            params: dict[str, Any] = {}
-            for i, (pname, pversion) in enumerate(chunk):
-                params[f"pn{i}"], params[f"pv{i}"] = pname, pversion
-            for pname, pversion, pid in s.all(Queries.version_ids_of(len(chunk)), params):
-                found[(pname, str(pversion))] = int(pid)
-        rows: list[tuple[Any, ...]] = []
-        missing: list[tuple[str, str, str]] = []
-        for child, parent in edges:
-            pid = found.get(parent)
-            if pid is None:
-                missing.append((child, parent[0], parent[1]))
-            else:
-                rows.append((ids[child], pid))
-        _insert_tuples(s, "mr_model_lineage", ("child_version_id", "parent_version_id"), rows)
-        return len(rows), missing
 
     # -- statistics ---------------------------------------------------------------------------
     def stats(self) -> RegistryStats:
@@ -1000,111 +555,5 @@ class SQLMetadataBackend(Schema):
         return self._run(work, write=False)
 
 
-def _plain(value: Any) -> Any:
-    """A sort key as JSON takes it (Decimal and the like as float or int)."""
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    number = float(value)
-    return int(number) if number.is_integer() and not isinstance(value, float) else number
-
-
-def _uses(node: filters.Node | None, field: str) -> bool:
-    """Whether the filter has a comparison on `field` ("tags", "metrics", "alias")."""
-    if node is None:
-        return False
-    if isinstance(node, filters.Comparison):
-        return node.field.name == field
-    if isinstance(node, filters.Not):
-        return _uses(node.operand, field)
-    return any(_uses(n, field) for n in node.operands)
-
-
-def _items(order_by: str | Sequence[str] | None) -> list[Any]:
-    return [order_by] if isinstance(order_by, str) else list(order_by or [])
-
-
 def _all(sql: str, params: Mapping[str, Any], s: Session) -> list[tuple[Any, ...]]:
     return s.all(sql, params)
-
-
-def _pairs(a: str, b: str, items: Mapping[str, Any]) -> dict[str, Any]:
-    """{a0: key0, b0: value0, a1: ...}: the parameters of a multi-row VALUES list."""
-    out: dict[str, Any] = {}
-    for i, (k, v) in enumerate(items.items()):
-        out[f"{a}{i}"], out[f"{b}{i}"] = k, v
-    return out
-
-
-def _insert_tuples(
-    s: Session,
-    table: str,
-    columns: tuple[str, ...],
-    rows: Sequence[tuple[Any, ...]],
-    per: int = IMPORT_ROWS,
-) -> None:
-    """Multi-row INSERTs of `rows` into `columns` of `table`, `per` rows a statement."""
-    letters = "abcdefgh"
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        params = {
-            f"{letters[c]}{i}": value for i, r in enumerate(chunk) for c, value in enumerate(r)
-        }
-        s.rowcount(Queries.insert_tuples(table, columns, len(chunk)), params)
-
-
-def _stamp(t: datetime) -> str:
-    """A datetime as stored: fixed-width ISO-8601 UTC text with microseconds and "Z"."""
-    if t.tzinfo is None:
-        raise InvalidInputError(f"timestamp {t.isoformat()} has no time zone")
-    plain = t.astimezone(timezone.utc).replace(tzinfo=None)
-    return plain.isoformat(timespec="microseconds") + "Z"
-
-
-def _differences(here: ExportedVersion, copy: ExportedVersion) -> list[str]:
-    """The fields in which two records of one version differ (lineage aside: missing edges
-    are added, and an edge whose parent was deleted in the source stays here)."""
-    fields = ("description", "storage_path", "file_size_bytes", "checksum", "created_at")
-    out = [f for f in fields if getattr(here, f) != getattr(copy, f)]
-    if dict(here.tags) != dict(copy.tags):
-        out.append("tags")
-    if dict(here.metrics) != dict(copy.metrics):
-        out.append("metrics")
-    return out
-
-
-def _check_import(m: ExportedModel) -> None:
-    """The input checks of an import: names, texts, numbers, times and references."""
-    validate.name(m.name)
-    validate.description(m.description)
-    for key, value in m.tags.items():
-        validate.tag_key(key)
-        validate.tag_value(value)
-    numbers: set[str] = set()
-    for v in m.versions:
-        number = validate.import_version_number(v.version, m.name)
-        if v.version in numbers:
-            raise InvalidInputError(f"model {m.name!r}: version {v.version} twice")
-        if number > m.last_version:  # the next save would get a number already taken
-            raise InvalidInputError(
-                f"model {m.name!r}: version {v.version} is above its counter {m.last_version}"
-            )
-        numbers.add(v.version)
-        validate.description(v.description)
-        validate.storage_path(v.storage_path)
-        for key, value in v.tags.items():
-            validate.tag_key(key)
-            validate.tag_value(value)
-        validate.metrics(v.metrics)
-        for pname, _ in v.parents:
-            validate.name(pname)
-        for t in (v.created_at,):
-            _stamp(t)
-    for a in m.aliases:
-        validate.alias(a.alias)
-        if a.version not in numbers:
-            raise InvalidInputError(
-                f"alias {a.alias!r} of {m.name!r} points to version {a.version}, not in the copy"
-            )
-        _stamp(a.updated_at)
-    _stamp(m.created_at)
-    _stamp(m.updated_at)
