@@ -58,7 +58,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from registry_core import __version__
-from registry_core.artifacts import store_errors
 from registry_core.errors import (
     MigrationError,
     NotFoundError,
@@ -69,6 +68,7 @@ from registry_core.fsck import DEFAULT_GRACE, verify
 from registry_core.migrator import MigrationStatus, Migrator, load_migrations, normalize_target
 from registry_core.records import Model, ModelVersion, Page
 from registry_core.registry import ModelRegistry, artifact_store_for, connect
+from registry_core.stores.base import store_errors
 from registry_core.transfer import CopyReport, copy_registry
 from registry_core.urls import (
     ARTIFACTS_ENV,

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_core.artifacts import MODELS, STAGING, ArtifactStore, StoredFile
 from registry_core.backend import MetadataBackend
+from registry_core.stores import MODELS, STAGING, ArtifactStore, StoredFile
 
 log = logging.getLogger("registry_core")
 

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from registry_core.artifacts import ArtifactStore, store_errors
 from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import (
@@ -39,6 +38,8 @@ from registry_core.errors import (
 )
 from registry_core.records import ExportedModel, ExportedVersion, ImportResult
 from registry_core.registry import artifact_store_for
+from registry_core.stores import ArtifactStore
+from registry_core.stores.base import store_errors
 from registry_core.urls import DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")

@@ -21,9 +21,9 @@ from registry_core import (
     ModelVersion,
     NotFoundError,
 )
-from registry_core.artifacts import MODELS, STAGING
 from registry_core.cli import EXIT_OK, EXIT_PROBLEMS, run
 from registry_core.fsck import DEFAULT_GRACE, FileProblem
+from registry_core.stores import MODELS, STAGING
 
 OLD = 2 * 3600.0  # seconds: beyond the default grace period of one hour
 assert OLD > DEFAULT_GRACE

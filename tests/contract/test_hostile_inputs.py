@@ -22,7 +22,7 @@ from registry_core import (
     NotFoundError,
     RegistryError,
 )
-from registry_core.artifacts import MODELS, STAGING
+from registry_core.stores import MODELS, STAGING
 from registry_core.urls import parse_url
 from registry_core.validate import (
     DESCRIPTION_MAX,

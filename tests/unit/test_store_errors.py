@@ -10,8 +10,8 @@ import pytest
 
 import registry_core
 from registry_core import ArtifactStoreError
-from registry_core.artifacts import store_errors
 from registry_core.cli import EXIT_FAILED, run
+from registry_core.stores.base import store_errors
 from registry_core.stores.remote import FsspecArtifactStore
 
 pytest.importorskip("fsspec")

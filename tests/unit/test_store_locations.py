@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from registry_core import InvalidInputError, MissingDriverError
-from registry_core.artifacts import LocalArtifactStore, open_store
 from registry_core.registry import artifact_store_for
+from registry_core.stores import LocalArtifactStore, open_store
 from registry_core.stores.remote import FsspecArtifactStore, _mtime
 from registry_core.urls import ARTIFACTS_ENV, default_artifacts, parse_url
 
