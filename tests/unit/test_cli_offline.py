@@ -13,10 +13,10 @@ from registry_core.cli import (
     EXIT_OK,
     EXIT_USAGE,
     Ref,
-    _table,
     parse_ref,
     run,
 )
+from registry_core.cli.output import table
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -62,7 +62,7 @@ def test_ref_splits_at_the_last_at(text: str, aliases: bool, expected: Ref) -> N
 
 
 def test_table_aligns_cuts_and_escapes() -> None:
-    lines = _table([("A", 5), ("B", 3)], [["abcdefgh", "x"], ["\x1b[31m", "yyyy"]])
+    lines = table([("A", 5), ("B", 3)], [["abcdefgh", "x"], ["\x1b[31m", "yyyy"]])
     assert lines == ["A      B", "abcd…  x", "\\x1b…  yy…"]
 
 
