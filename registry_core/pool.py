@@ -4,7 +4,7 @@ for both drivers so that they behave alike when a server restarts or hangs.
 It never checks a connection before handing it out (a ping per call would double the round
 trips of a read). A connection that died while idle fails at its first statement; the backend
 then calls `drop_idle()`, because a dead server's connections die together, and retries the call
-once on a new connection (`registry_core.runner`). New connections are made on demand in the
+once on a new connection (`registry_core.transactions`). New connections are made on demand in the
 calling thread, bounded by the driver's connect timeout: no background reconnection with back-off
 that could keep a call waiting after the server is back.
 """

@@ -3,8 +3,9 @@ fewest statements that keep it correct, written once with `:name` parameters in 
 
 A backend module subclasses `SQLMetadataBackend` and supplies only what truly differs: how to
 open connections (`_open`, `_checkout`, `_close`), the migration lock (`_migration_lock`) and
-its Dialect. Transactions and retries live in `runner.py`, migrations in `schema.py`, and
-building records from rows in `rows.py`.
+its Dialect. Here each call is a short door: transactions and retries live in
+`transactions.py`, migrations in `schema.py`, a save in `save.py`, a search page in `search.py`,
+the copy's database side in `sqltransfer.py`, and building records from rows in `rows.py`.
 """
 
 from __future__ import annotations
