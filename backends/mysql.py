@@ -198,6 +198,7 @@ class MySQLDialect(Dialect):
             "checksum": "VARCHAR(80)",
             "double": "DOUBLE",
             "table_options": (f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"),
+            "new_uuid": "UUID()",
         }
 
     def new_cursor(self, conn: Any) -> Any:

@@ -56,6 +56,7 @@ class PostgreSQLDialect(Dialect):
             "checksum": "TEXT",
             "double": "DOUBLE PRECISION",
             "table_options": "",
+            "new_uuid": "CAST(gen_random_uuid() AS TEXT)",  # PostgreSQL 13 and newer
         }
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:

@@ -78,6 +78,13 @@ class SQLiteDialect(Dialect):
             "checksum": "TEXT",
             "double": "REAL",
             "table_options": "",
+            # a random (version 4) UUID: SQLite has no function for one
+            "new_uuid": (
+                "(SELECT lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || "
+                "substr(h, 14, 3) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) || "
+                "substr(h, 18, 3) || '-' || substr(h, 21, 12)) "
+                "FROM (SELECT hex(randomblob(16)) AS h))"
+            ),
         }
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:

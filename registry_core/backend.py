@@ -238,6 +238,19 @@ class MetadataBackend(ABC):
         write compares again, and calls it once more, inside the transaction, for versions
         that went missing here meanwhile. If it raises, nothing is written."""
 
+    # -- the registry itself ------------------------------------------------------------
+    def registry_identity(self) -> tuple[str | None, str | None]:
+        """(the registry's stable id, a UUID made with its schema; where its files live, as
+        recorded by `record_artifacts_location`), read in one statement; (None, None) where
+        the schema (before 006) or the backend keeps neither, as this default does."""
+        return None, None
+
+    def record_artifacts_location(self, location: str) -> str | None:
+        """Records where the registry's files live (a path or a URL without credentials)
+        unless a location is recorded already; returns the one recorded now. None where the
+        backend keeps none, as this default does."""
+        return None
+
     # -- statistics --------------------------------------------------------------------
     @abstractmethod
     def stats(self) -> RegistryStats:

@@ -131,6 +131,8 @@ class DatabaseStats:
     location: str
     #: the driver and its implementation ("psycopg 3.3.9 (libpq 17.0, binary)", ...)
     driver: str = ""
+    #: the registry's stable id (a UUID made with its schema; None before schema 006)
+    registry_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
@@ -142,6 +144,7 @@ class DatabaseStats:
             "row_counts": dict(self.row_counts),
             "location": self.location,
             "driver": self.driver,
+            "registry_id": self.registry_id,
         }
 
 

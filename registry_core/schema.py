@@ -100,6 +100,13 @@ class Schema(Transactions):
             self._queries = Queries(self.dialect, self.migration_status().level)
         return self._queries
 
+    def _has(self, level: int) -> bool:
+        """Whether the schema has reached `level` (looked up again once if not: another
+        process may have migrated since)."""
+        if self.queries.level < level:
+            self._queries = None
+        return self.queries.level >= level
+
     def _require(self, level: int, feature: str) -> None:
         if self.queries.level < level:
             self._queries = None  # another process may have migrated since: look again

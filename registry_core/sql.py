@@ -12,7 +12,7 @@ from __future__ import annotations
 from registry_core.dialect import Dialect
 
 #: schema levels that bring a feature
-METRICS, LINEAGE, ALIASES, MODEL_TAGS = 2, 3, 4, 5
+METRICS, LINEAGE, ALIASES, MODEL_TAGS, REGISTRY = 2, 3, 4, 5, 6
 #: the columns of a model row, in the order `rows.model` reads them
 MODEL_COLUMNS = "m.name, m.description, m.created_at, m.updated_at"
 #: the columns of a version row, in the order `rows.version` reads them
@@ -85,6 +85,11 @@ class Queries:
         )
         self.model_storage_paths = f"SELECT mv.storage_path {_VERSION_FROM} WHERE m.name = :name"
         self.delete_model = "DELETE FROM mr_models WHERE name = :name"
+        # -- the registry itself (one row, from schema 006 on) ---------------------------
+        self.registry_identity = "SELECT registry_id, artifacts FROM mr_registry WHERE id = 1"
+        self.record_artifacts = (
+            "UPDATE mr_registry SET artifacts = :artifacts WHERE id = 1 AND artifacts IS NULL"
+        )
 
     def _saves(self, d: Dialect) -> None:
         """Saving a version, and settling a save whose COMMIT answer was lost."""

@@ -46,6 +46,7 @@ from registry_core.sql import (
     LINEAGE,
     METRICS,
     MODEL_TAGS,
+    REGISTRY,
     Queries,
 )
 from registry_core.urls import DatabaseURL, parse_url
@@ -62,6 +63,7 @@ TABLES = (
     "mr_model_lineage",
     "mr_model_aliases",
     "mr_registered_model_tags",
+    "mr_registry",
     "schema_migrations",
 )
 
@@ -513,6 +515,24 @@ class SQLMetadataBackend(Schema):
             lambda s: sqltransfer.write_model(s, self.queries, model, before_write, placed)
         )
 
+    # -- the registry itself ----------------------------------------------------------------
+    def registry_identity(self) -> tuple[str | None, str | None]:
+        if not self._has(REGISTRY):
+            return None, None
+        row = self._run(lambda s: s.one(self.queries.registry_identity), write=False)
+        return (None, None) if row is None else (str(row[0]), row[1])
+
+    def record_artifacts_location(self, location: str) -> str | None:
+        if not self._has(REGISTRY):
+            return None
+
+        def work(s: Session) -> str | None:
+            s.rowcount(self.queries.record_artifacts, {"artifacts": location})
+            row = s.one(self.queries.registry_identity)
+            return None if row is None else row[1]
+
+        return self._run(work)
+
     # -- statistics ---------------------------------------------------------------------------
     def stats(self) -> RegistryStats:
         def work(s: Session) -> RegistryStats:
@@ -543,6 +563,7 @@ class SQLMetadataBackend(Schema):
             schema = None
             if "schema_migrations" in counts:
                 schema = s.scalar("SELECT MAX(version) FROM schema_migrations WHERE dirty = 0")
+            identity = s.one(self.queries.registry_identity) if "mr_registry" in counts else None
             return DatabaseStats(
                 self.name,
                 self.server,
@@ -551,6 +572,7 @@ class SQLMetadataBackend(Schema):
                 counts,
                 self.url.masked(),
                 self.driver,
+                None if identity is None else str(identity[0]),
             )
 
         return self._run(work, write=False)

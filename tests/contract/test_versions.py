@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import dbsources
+import registry_core
 from artifactstores import Store
 from registry_core import (
     ArtifactStoreError,
@@ -228,3 +229,19 @@ def test_database_stats(registry: ModelRegistry, engine: str) -> None:
     assert d.row_counts["mr_model_versions"] == 1
     assert d.row_counts["mr_model_tags"] == 1
     assert d.row_counts["schema_migrations"] >= 1
+    assert d.row_counts["mr_registry"] == 1
+
+
+def test_each_registry_has_a_stable_id_made_with_its_schema(db_url: str, tmp_path: Path) -> None:
+    first = registry_core.connect(db_url, artifacts=tmp_path / "a")
+    with first:
+        made = first.database_stats().registry_id
+        assert made is not None and uuid.UUID(made).version in (1, 4)  # MySQL's UUID() is v1
+        first.save_model(1, "m")
+        assert first.database_stats().registry_id == made
+    with registry_core.connect(db_url, artifacts=tmp_path / "a") as again:  # a new process
+        assert again.database_stats().registry_id == made
+        assert again.database_stats().as_dict()["registry_id"] == made
+    other = tmp_path / "other.db"
+    with registry_core.connect(f"sqlite:///{other}", artifacts=tmp_path / "b") as second:
+        assert second.database_stats().registry_id not in (None, made)
