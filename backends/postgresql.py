@@ -57,6 +57,10 @@ class PostgreSQLDialect(Dialect):
             "double": "DOUBLE PRECISION",
             "table_options": "",
             "new_uuid": "CAST(gen_random_uuid() AS TEXT)",  # PostgreSQL 13 and newer
+            # STORED: PostgreSQL has no virtual generated columns before 18
+            "version_number": "BIGINT GENERATED ALWAYS AS (CAST(version AS BIGINT)) STORED",
+            "uid": "TEXT",
+            "path_key": "storage_path",
         }
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:

@@ -83,8 +83,10 @@ class _Params:
 class Compiler:
     """SQL for one target on one dialect."""
 
-    def __init__(self, target: Target, dialect: Dialect) -> None:
+    def __init__(self, target: Target, dialect: Dialect, number: str) -> None:
         self.target, self.d = target, dialect
+        #: a version's number as an integer (`Queries.number("mv")`)
+        self.number = number
         self.row = "mv.id" if target == "versions" else "m.id"
         #: metric -> the column its ordering join brings: comparisons on it use the column
         #: (same meaning as the EXISTS, and the planner can drive the query from its index)
@@ -123,7 +125,7 @@ class Compiler:
                 return f"NOT EXISTS ({base})"
             return f"EXISTS ({base} AND {self._test('a.alias', c, p)})"
         if f.name == "version":
-            number = self.d.int_cast("mv.version")
+            number = self.number
             return f"{number} IS NULL" if c.op == "is null" else self._test(number, c, p)
         column, nullable = _COLUMNS[self.target][f.name]
         if c.op == "is null":
@@ -203,7 +205,7 @@ class Compiler:
                 f"cannot order {self.target} by {name!r}; known: {known}{extra}"
             )
         if lowered == "version":
-            return SortKey("version", self.d.int_cast("mv.version"), desc, False)
+            return SortKey("version", self.number, desc, False)
         return SortKey(lowered, _COLUMNS[self.target][lowered][0], desc, False)
 
     def order_sql(self, keys: list[SortKey], row: str | None = None) -> str:
@@ -339,7 +341,7 @@ class PageQuery:
         size: int,
         page_token: str | None,
     ) -> None:
-        compiler = Compiler(target, dialect)
+        compiler = Compiler(target, dialect, q.number("mv"))
         params = _Params()
         # first: their joins come before WHERE
         keys = compiler.sort_keys(order_by, params, required_metrics(node))
