@@ -39,7 +39,7 @@ from registry_core.records import (
     RegistryStats,
 )
 from registry_core.registry import ModelRegistry, connect
-from registry_core.transfer import CopyProgress, CopyReport, copy_registry
+from registry_core.transfer import CopyProgress, CopyRefusedError, CopyReport, copy_registry
 
 __version__ = "0.1.0"
 
@@ -50,6 +50,7 @@ __all__ = [
     "BackendUnavailableError",
     "ChecksumMismatchError",
     "CopyProgress",
+    "CopyRefusedError",
     "CopyReport",
     "DatabaseStats",
     "ExportedAlias",

@@ -14,7 +14,13 @@ pointing to a missing file:
 3. lineage edges whose parent model comes later are written in a second pass, once every
    model is there. Edges to models outside `models=` that the target lacks are skipped and
    counted (`CopyReport.edges_skipped`).
-Run it again after an interruption: what is there and identical is left alone.
+Run it again after an interruption: what is there and identical is left alone. Run it again
+after the source changed (a nightly backup) and the target follows it: new versions and
+models are added, what can change takes the source's values, a renamed model is renamed
+(models keep their identity, `ExportedModel.uid`), and nothing is deleted but replaced tags,
+metrics and aliases. A model the target refuses (another model of that name, a version that
+differs in its file or creation time) is skipped and named; the others are copied, and the
+copy then raises CopyRefusedError with its report. `dry_run=True` compares only.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any
 from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import (
+    AlreadyExistsError,
     ChecksumMismatchError,
     InvalidInputError,
     NotFoundError,
@@ -65,21 +72,31 @@ class CopyProgress:
 
 @dataclass(frozen=True)
 class CopyReport:
-    """What `copy_registry` did. Models: created on the target (`models_copied`), completed
-    or brought up to date there (`models_updated`: new versions, edges, aliases, fields), or
-    already there exactly (`models_present`). Versions written or already there; files copied
-    (`bytes_copied` of them) or skipped because the target had them with the right sha256;
-    lineage edges written, and edges skipped because their parent model is neither selected
-    nor on the target (`skipped_edges`: a few of them, as (model, version, parent model,
-    parent version))."""
+    """What `copy_registry` did (with `dry_run`: would do). Models: created on the target
+    (`models_copied`), brought up to date there (`models_updated`: new versions, edges,
+    aliases, fields, tags, a name: `models_renamed` of them were renamed), already there
+    exactly (`models_present`), or refused (`models_refused`; `refused` lists the first 20 as
+    (model, reason); nothing of them was written). Versions written, updated (description,
+    tags or metrics took the source's), already there exactly, or only on the target (deleted
+    in the source since: a copy never deletes them). Aliases set, moved or removed. Files
+    copied (`bytes_copied` of them) or skipped because the target had them with the right
+    sha256 (a dry run counts every file of a version to write as copied); lineage edges
+    written, and edges skipped because their parent model is neither selected nor on the
+    target (`skipped_edges`: a few of them, as (model, version, parent model, parent
+    version))."""
 
     source: str
     target: str
     models_copied: int = 0
     models_updated: int = 0
     models_present: int = 0
+    models_renamed: int = 0
+    models_refused: int = 0
     versions_copied: int = 0
+    versions_updated: int = 0
     versions_present: int = 0
+    versions_only_on_target: int = 0
+    aliases_updated: int = 0
     files_copied: int = 0
     files_skipped: int = 0
     bytes_copied: int = 0
@@ -90,12 +107,33 @@ class CopyReport:
     #: the source and the target use one artifact store (two SQLite files in one folder,
     #: say): the files were there already, and the target is no independent copy of them
     shared_artifacts: bool = False
+    #: the models the target refused, (name, reason), the first 20
+    refused: tuple[tuple[str, str], ...] = field(default=())
+    #: a dry run: nothing was written, the counts say what a copy would do
+    dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
         data = asdict(self)
         data["skipped_edges"] = [list(e) for e in self.skipped_edges]
+        data["refused"] = [list(r) for r in self.refused]
         return data
+
+
+class CopyRefusedError(AlreadyExistsError):
+    """The target refused some models (another model under the name, a version whose file or
+    creation time differs, a renamed model whose new name is taken): nothing of those was
+    written, the other models were copied. `report` is the copy's report, `refused` in it
+    names each model and why."""
+
+    def __init__(self, report: CopyReport) -> None:
+        reasons = "; ".join(reason for _, reason in report.refused)
+        more = report.models_refused - len(report.refused)
+        super().__init__(
+            f"{report.models_refused} model(s) refused, the others copied: {reasons}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
+        self.report = report
 
 
 #: what `progress=` takes: None (a bar if stderr is a terminal), True, False, or a callable
@@ -116,6 +154,7 @@ def copy_registry(
     source_storage_options: Mapping[str, Any] | None = None,
     target_storage_options: Mapping[str, Any] | None = None,
     shared_artifacts: bool = False,
+    dry_run: bool = False,
 ) -> CopyReport:
     """Copies the registry at `source_url` (database and artifact store) to `target_url`,
     losslessly: names, descriptions, model tags, timestamps, version numbers with their gaps
@@ -136,10 +175,18 @@ def copy_registry(
     is only read (it must have a registry schema).
 
     Each model lands in one transaction: run it again after an interruption and it finishes
-    the job; a complete copy run again writes nothing. A target version that differs from
-    the source's under the same number is AlreadyExistsError, and nothing of that model is
-    written (models before it stay copied). A source file whose size or sha256 differs from
-    its record is ChecksumMismatchError, and nothing of its model is committed.
+    the job; a complete copy run again writes nothing; run it again after the source changed
+    and the target follows it (what can change takes the source's values, a renamed model is
+    renamed; nothing is deleted). A model the target refuses (another model under its name, a
+    version that differs from the source's in its file or creation time) is skipped, nothing
+    of it written; once the others are copied, CopyRefusedError (an AlreadyExistsError)
+    names them and carries the report. A source file whose size or sha256 differs from its
+    record is ChecksumMismatchError, and nothing of its model is committed.
+    Copies into one target may run at the same time: each model is written by one of them.
+
+    `dry_run=True` writes nothing, neither rows nor files, and does not migrate the target:
+    it returns the report of what a copy would write, update and refuse (refusals listed,
+    not raised).
     """
     started = time.monotonic()
     source_parsed, target_parsed = parse_url(source_url), parse_url(target_url)
@@ -168,42 +215,69 @@ def copy_registry(
             raise InvalidInputError(
                 f"{source_parsed.masked()} has no registry schema: nothing to copy"
             )
-        target = open_backend(target_url)
-        try:
-            target.migrate()
+        report = CopyReport(
+            source_parsed.masked(),
+            target_parsed.masked(),
+            shared_artifacts=shared,
+            dry_run=dry_run,
+        )
+        with _target(target_url, target_parsed, dry_run) as target:
             copier = _Copier(
-                source,
-                target,
-                source_store,
-                target_store,
-                _reporter(progress, source, names),
-                CopyReport(source_parsed.masked(), target_parsed.masked(), shared_artifacts=shared),
+                source, target, source_store, target_store, _reporter(progress, source, names)
             )
             try:
-                report = copier.run(names)
+                report = copier.run(names, report)
             finally:
                 copier.close_progress()
-            if report.versions_copied or report.models_copied:
+            if (
+                target is not None
+                and not dry_run
+                and (report.versions_copied or report.models_copied)
+            ):
                 target.refresh_statistics()  # the planner has not seen the new rows yet
-        finally:
-            target.close()
     finally:
         source.close()
     report = _replace(report, seconds=round(time.monotonic() - started, 3))
     log.info(
-        "copied %s to %s: %d model(s) copied, %d updated, %d already there; %d version(s) "
-        "copied, %d already there; %d file(s), %d bytes",
+        "%s %s to %s: %d model(s) copied, %d updated (%d renamed), %d already there, %d "
+        "refused; %d version(s) copied, %d updated, %d already there; %d file(s), %d bytes",
+        "would copy" if dry_run else "copied",
         report.source,
         report.target,
         report.models_copied,
         report.models_updated,
+        report.models_renamed,
         report.models_present,
+        report.models_refused,
         report.versions_copied,
+        report.versions_updated,
         report.versions_present,
         report.files_copied,
         report.bytes_copied,
     )
+    if report.models_refused and not dry_run:
+        raise CopyRefusedError(report)
     return report
+
+
+@contextlib.contextmanager
+def _target(url: str, parsed: DatabaseURL, dry_run: bool) -> Iterator[MetadataBackend | None]:
+    """The target's backend, migrated; for a dry run as it is, or None where it has no
+    registry yet (a SQLite file that does not exist is not created)."""
+    missing = parsed.scheme == "sqlite" and not parsed.is_memory
+    if dry_run and missing and not os.path.exists(parsed.database):
+        yield None
+        return
+    target = open_backend(url)
+    try:
+        if not dry_run:
+            target.migrate()
+        elif target.migration_status().current is None:
+            yield None
+            return
+        yield target
+    finally:
+        target.close()
 
 
 def _names(models: Iterable[str] | None) -> list[str] | None:
@@ -242,44 +316,89 @@ def _replace(report: CopyReport, **changes: Any) -> CopyReport:
 
 
 class _Copier:
-    """The two passes of a copy, with their tallies."""
+    """The two passes of a copy (or a dry run's one), with their tallies."""
 
     def __init__(
         self,
         source: MetadataBackend,
-        target: MetadataBackend,
+        target: MetadataBackend | None,
         source_store: ArtifactStore,
         target_store: ArtifactStore,
         reporter: _Reporter,
-        report: CopyReport,
     ) -> None:
-        self.source, self.target = source, target
+        self.source, self.target = source, target  # target None: a dry run into nothing
         self.source_store, self.target_store = source_store, target_store
         self.reporter = reporter
-        self.tally = asdict(report)
+        self.tally: dict[str, Any] = {}
         self.skipped: list[tuple[str, str, str, str]] = []
+        self.refused: list[tuple[str, str]] = []
+        #: a dry run's edges to models after them: (model, child, parent model, version)
+        self.pending: list[tuple[str, str, str, str]] = []
 
     def close_progress(self) -> None:
         self.reporter.close()
 
-    def run(self, names: list[str] | None) -> CopyReport:
+    def run(self, names: list[str] | None, report: CopyReport) -> CopyReport:
+        self.tally = asdict(report)
+        dry = report.dry_run
         later: list[str] = []  # models with edges to models not on the target yet
+        copied: set[str] = set()  # (a dry run's) names of the models of this copy
         with _closing(self.source.export_models(names)) as models:
             for model in models:
-                result = self._copy(model)
-                if result.created:
-                    self.tally["models_copied"] += 1
-                elif result.changed:
-                    self.tally["models_updated"] += 1
+                copied.add(model.name)
+                try:
+                    result = self._copy(model, dry=dry)
+                except AlreadyExistsError as exc:  # this model only: the others go on
+                    self._refuse(model.name, exc)
                 else:
-                    self.tally["models_present"] += 1
-                if result.edges_missing:
-                    later.append(model.name)
+                    self._count(result)
+                    if result.edges_missing:
+                        later.append(model.name)
+                        self.pending += [(model.name, *e) for e in result.edges_missing]
                 self.reporter.model_done(model)
-        for start in range(0, len(later), _SECOND_PASS_BATCH):
-            self._second_pass(later[start : start + _SECOND_PASS_BATCH])
+        if dry:  # an edge to a model of this copy would be written by its second pass
+            for model_name, child, pname, pversion in self.pending:
+                if pname in copied:
+                    self.tally["edges_copied"] += 1
+                else:
+                    self._skip_edge(model_name, child, pname, pversion)
+        else:
+            for start in range(0, len(later), _SECOND_PASS_BATCH):
+                self._second_pass(later[start : start + _SECOND_PASS_BATCH])
+        if self.skipped:
+            log.warning(
+                "%d lineage edge(s) not copied: their parent model is not selected and not "
+                "on the target (first: %r)",
+                self.tally["edges_skipped"],
+                self.skipped[0],
+            )
         self.tally["skipped_edges"] = tuple(self.skipped)
+        self.tally["refused"] = tuple(self.refused)
         return CopyReport(**self.tally)
+
+    def _count(self, result: ImportResult) -> None:
+        t = self.tally
+        if result.created:
+            t["models_copied"] += 1
+        elif result.changed:
+            t["models_updated"] += 1
+        else:
+            t["models_present"] += 1
+        t["models_renamed"] += result.renamed_from is not None
+        t["versions_updated"] += len(result.versions_updated)
+        t["versions_only_on_target"] += result.versions_only_here
+        t["aliases_updated"] += result.aliases_updated
+
+    def _refuse(self, name: str, exc: AlreadyExistsError) -> None:
+        self.tally["models_refused"] += 1
+        if len(self.refused) < _LISTED:  # the report lists the first few
+            self.refused.append((name, str(exc)))
+        log.warning("model %r not copied: %s", name, exc)
+
+    def _skip_edge(self, model: str, child: str, pname: str, pversion: str) -> None:
+        self.tally["edges_skipped"] += 1
+        if len(self.skipped) < _LISTED:  # the report lists the first few
+            self.skipped.append((model, child, pname, pversion))
 
     def _second_pass(self, names: Sequence[str]) -> None:
         """The models whose edges lead to models copied after them, once more (a new
@@ -292,21 +411,19 @@ class _Copier:
                 with contextlib.suppress(NotFoundError):
                     exported += _exhaust(self.source, [name])
         for model in exported:
-            result = self._copy(model, second=True)
+            try:
+                result = self._copy(model, second=True)
+            except AlreadyExistsError as exc:  # changed on the target since the first pass
+                self._refuse(model.name, exc)
+                continue
             for child, pname, pversion in result.edges_missing:
-                self.tally["edges_skipped"] += 1
-                if len(self.skipped) < _LISTED:  # the report lists the first few
-                    self.skipped.append((model.name, child, pname, pversion))
-        if self.skipped:
-            log.warning(
-                "%d lineage edge(s) not copied: their parent model is not selected and not "
-                "on the target (first: %r)",
-                self.tally["edges_skipped"],
-                self.skipped[0],
-            )
+                self._skip_edge(model.name, child, pname, pversion)
 
-    def _copy(self, model: ExportedModel, *, second: bool = False) -> ImportResult:
-        """One model in one target transaction, its new versions' files put in place first.
+    def _copy(
+        self, model: ExportedModel, *, second: bool = False, dry: bool = False
+    ) -> ImportResult:
+        """One model in one target transaction, its new versions' files put in place first
+        (a dry run: what that would write, nothing written).
 
         A copy that fails part-way removes none of the files it put: another copy running at
         the same time may have found one there and committed a version that points to it.
@@ -320,7 +437,19 @@ class _Copier:
                     copied[v.storage_path] = self._put(model.name, v)
                     self.reporter.bytes(model.name, v.file_size_bytes)
 
-        result = self.target.import_model(model, before_write=put_files)
+        if dry:
+            result = (
+                _as_new(model)
+                if self.target is None
+                else self.target.import_model(model, dry_run=True)
+            )
+            written = set(result.versions_written)
+            for v in model.versions:  # each file of a version to write counts as copied
+                if v.version in written and v.storage_path not in copied:
+                    copied[v.storage_path] = v.file_size_bytes
+        else:
+            assert self.target is not None
+            result = self.target.import_model(model, before_write=put_files)
         t = self.tally
         t["versions_copied"] += len(result.versions_written)
         if not second:
@@ -360,6 +489,18 @@ class _Copier:
                 f"{what}: the file written to the target differs from the source's record"
             )
         return written.size
+
+
+def _as_new(model: ExportedModel) -> ImportResult:
+    """What an import into an empty registry would do with `model`: write it whole, its
+    edges to its own versions too (those to other models wait for the second pass)."""
+    edges = [(v.version, p) for v in model.versions for p in v.parents]
+    numbers = {v.version for v in model.versions}
+    own = [e for e in edges if e[1][0] == model.name and e[1][1] in numbers]
+    missing = tuple((c, pn, pv) for c, (pn, pv) in edges if (c, (pn, pv)) not in own)
+    return ImportResult(
+        model.name, True, tuple(sorted(numbers, key=int)), 0, len(own), missing, True
+    )
 
 
 def _exhaust(source: MetadataBackend, names: Sequence[str]) -> list[ExportedModel]:
