@@ -37,10 +37,10 @@ from registry_core.errors import (
     NotFoundError,
 )
 from registry_core.records import ExportedModel, ExportedVersion, ImportResult
-from registry_core.registry import artifact_store_for
-from registry_core.stores import ArtifactStore
+from registry_core.registry import claim_store, registry_store
+from registry_core.stores import ArtifactStore, open_store
 from registry_core.stores.base import store_errors
-from registry_core.urls import DatabaseURL, parse_url
+from registry_core.urls import ARTIFACTS_ENV, DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
 
@@ -147,20 +147,12 @@ def copy_registry(
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise InvalidInputError(f"progress is None, True, False or a callable, not {progress!r}")
     _check_pair(source_parsed, target_parsed)
-    source_store = artifact_store_for(
-        source_parsed, source_artifacts, storage_options=source_storage_options
-    )
-    target_store = artifact_store_for(
-        target_parsed, target_artifacts, storage_options=target_storage_options
-    )
-    shared = source_store.same_place(target_store)
-    if shared and not shared_artifacts:
-        raise InvalidInputError(
-            f"the source and the target would share one artifact store ({source_store}): "
-            "deleting a version from one registry would delete the other's file. Give the "
-            "target its own (target_artifacts / --target-artifacts), or allow it with "
-            "shared_artifacts=True (--shared-artifacts)"
-        )
+    for given, options in (
+        (source_artifacts, source_storage_options),
+        (target_artifacts, target_storage_options),
+    ):
+        if given is not None:  # a bad location fails before a database is opened
+            open_store(given, options)
     source = open_backend(source_url)
     try:
         status = source.migration_status()
@@ -168,9 +160,36 @@ def copy_registry(
             raise InvalidInputError(
                 f"{source_parsed.masked()} has no registry schema: nothing to copy"
             )
+        source_store, _ = registry_store(
+            source,
+            source_parsed,
+            source_artifacts,
+            storage_options=source_storage_options,
+            shared_artifacts=True,  # only read: whoever else the store serves
+        )
+        before = _store_before_migration(
+            target_url, target_parsed, target_artifacts, target_storage_options
+        )
+        _check_sharing(source_store, before, shared_artifacts)
         target = open_backend(target_url)
         try:
             target.migrate()
+            target_store, _ = registry_store(
+                target,
+                target_parsed,
+                target_artifacts,
+                storage_options=target_storage_options,
+                shared_artifacts=shared_artifacts,
+            )
+            shared = _check_sharing(source_store, target_store, shared_artifacts)
+            if shared:  # both registries in the marker: neither deletes the other's files
+                claim_store(source, source_store, shared_artifacts=True)
+            claim_store(
+                target,
+                target_store,
+                shared_artifacts=shared_artifacts,
+                what="copying files to the target's artifact store",
+            )
             copier = _Copier(
                 source,
                 target,
@@ -204,6 +223,45 @@ def copy_registry(
         report.bytes_copied,
     )
     return report
+
+
+def _store_before_migration(
+    url: str,
+    parsed: DatabaseURL,
+    artifacts: str | os.PathLike[str] | None,
+    options: Mapping[str, Any] | None,
+) -> ArtifactStore | None:
+    """The target's artifact store, found before the target is migrated (a SQLite file that
+    does not exist is not created, so that a refused copy leaves nothing behind); None when
+    the target has no registry yet and will get a folder of its own."""
+    explicit = artifacts if artifacts is not None else (os.environ.get(ARTIFACTS_ENV) or None)
+    if explicit is not None:
+        return open_store(explicit, options)
+    if parsed.scheme == "sqlite" and (parsed.is_memory or not os.path.exists(parsed.database)):
+        return None
+    target = open_backend(url)
+    try:
+        if target.migration_status().current is None:
+            return None
+        store, _ = registry_store(
+            target, parsed, None, storage_options=options, shared_artifacts=True
+        )
+        return store
+    finally:
+        target.close()
+
+
+def _check_sharing(source: ArtifactStore, target: ArtifactStore | None, allowed: bool) -> bool:
+    """Whether the two stores are one place; InvalidInputError if so and not `allowed`."""
+    shared = target is not None and source.same_place(target)
+    if shared and not allowed:
+        raise InvalidInputError(
+            f"the source and the target would share one artifact store ({source}): "
+            "deleting a version from one registry would delete the other's file. Give the "
+            "target its own (target_artifacts / --target-artifacts), or allow it with "
+            "shared_artifacts=True (--shared-artifacts)"
+        )
+    return shared
 
 
 def _names(models: Iterable[str] | None) -> list[str] | None:

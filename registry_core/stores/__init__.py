@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from registry_core.errors import InvalidInputError, MissingDriverError
 from registry_core.stores.base import (
+    MARKER,
     MODELS,
     STAGING,
     ArtifactStore,
@@ -24,6 +25,7 @@ from registry_core.stores.local import LocalArtifactStore
 
 __all__ = [
     "FSSPEC_SCHEMES",
+    "MARKER",
     "MODELS",
     "STAGING",
     "ArtifactStore",
