@@ -9,7 +9,7 @@ from typing import Any
 
 from registry_core.cli.base import EXIT_OK, EXIT_PROBLEMS, Context, Options
 from registry_core.cli.output import emit, human_size, printable
-from registry_core.errors import RegistryError
+from registry_core.errors import SchemaOutOfDateError
 from registry_core.fsck import DEFAULT_GRACE, verify
 from registry_core.registry import claim_store, registry_store
 from registry_core.stores.base import store_errors
@@ -24,8 +24,11 @@ def add_commands(sub: Any, options: Options) -> None:
 
 
 def _require_schema(backend: Any) -> None:
+    """SchemaOutOfDateError (exit 3, as the data commands) on a database without a registry."""
     if backend.migration_status().current is None:
-        raise RegistryError("this database has no registry schema yet; run `registry-core migrate`")
+        raise SchemaOutOfDateError(
+            "this database has no registry schema yet; run `registry-core migrate`"
+        )
 
 
 # -- stats -------------------------------------------------------------------------------------

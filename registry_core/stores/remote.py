@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from registry_core.errors import InvalidInputError
 from registry_core.stores.base import (
     CHUNK,
     MARKER,
@@ -93,6 +94,11 @@ class FsspecArtifactStore(ArtifactStore):
         #: the root as the file system names it (no scheme); not `root`, which names a local
         #: folder on LocalArtifactStore
         self.base = str(base).rstrip("/")
+        if not self.base.strip("/"):  # "s3://": files would go to a bucket named "models"
+            raise InvalidInputError(
+                f"the artifact URL {url!r} names no bucket or container: "
+                f"write {self.scheme}://bucket/prefix"
+            )
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({self.location!r})"
