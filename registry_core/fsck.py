@@ -19,6 +19,7 @@ from typing import Any
 
 from registry_core.backend import MetadataBackend
 from registry_core.stores import MODELS, STAGING, ArtifactStore, StoredFile
+from registry_core.stores.owners import owners
 
 log = logging.getLogger("registry_core")
 
@@ -49,6 +50,10 @@ class VerifyReport:
     stale_staging: list[StoredFile] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     young: int = 0  # unreferenced or staging files inside the grace period, left alone
+    #: the store keeps other registries' files too (its marker names them): files this
+    #: registry does not reference are theirs as far as it knows, counted here, never orphans
+    shared: bool = False
+    others: int = 0
 
     @property
     def ok(self) -> bool:
@@ -69,6 +74,8 @@ class VerifyReport:
             "stale_staging": [f.__dict__ for f in self.stale_staging],
             "removed": list(self.removed),
             "young": self.young,
+            "shared": self.shared,
+            "others": self.others,
         }
 
 
@@ -83,8 +90,10 @@ def verify(
 ) -> VerifyReport:
     """Checks every version's file (size, and sha256 unless `checksums=False`) and lists the
     files no version points to. `repair=True` deletes orphans and stale staging files older
-    than `grace` seconds, and nothing else: never a file a version points to."""
-    report = VerifyReport()
+    than `grace` seconds, and nothing else: never a file a version points to, and in a store
+    other registries share (its marker names them) no file under models/ at all: a file this
+    registry does not reference may be another's (`VerifyReport.others`)."""
+    report = VerifyReport(shared=len(owners(store)) > 1)
     cutoff = time.time() - grace
     # 1. the store first (see the module docstring)
     listed = list(store.walk(MODELS))
@@ -108,7 +117,9 @@ def verify(
         report.bytes += f.size
         if f.path in referenced:
             continue
-        if f.mtime < cutoff:
+        if report.shared:
+            report.others += 1
+        elif f.mtime < cutoff:
             report.orphans.append(f)
         else:
             report.young += 1

@@ -19,9 +19,16 @@ from registry_core.errors import OutcomeUnknownError, RegistryError, SchemaOutOf
 from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
 from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
-from registry_core.stores import ArtifactStore, Written, open_store
+from registry_core.stores import ArtifactStore, Written, open_store, owners
 from registry_core.stores.base import store_errors
-from registry_core.urls import DatabaseURL, default_artifacts, parse_url, resolve_url
+from registry_core.urls import (
+    ARTIFACTS_ENV,
+    DatabaseURL,
+    default_artifacts,
+    earlier_defaults,
+    parse_url,
+    resolve_url,
+)
 
 log = logging.getLogger("registry_core")
 
@@ -34,21 +41,26 @@ def connect(
     artifacts: str | os.PathLike[str] | None = None,
     migrate: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    shared_artifacts: bool = False,
 ) -> ModelRegistry:
     """Opens a registry.
 
     `url` None reads $MODEL_REGISTRY_URL, else uses the SQLite file ./registry.db.
     `artifacts` (a local folder, or a file://, s3://, gs://, az://, abfs:// or memory:// URL)
-    None reads $MODEL_REGISTRY_ARTIFACTS, else `artifacts/` beside a SQLite file, else a
-    folder of the database's own under ./artifacts (see `default_artifacts`).
+    None reads $MODEL_REGISTRY_ARTIFACTS, else where the registry recorded its files (see
+    `registry_store`), else a folder of the registry's own (see `default_artifacts`).
     `storage_options` go to the fsspec file system of a URL store (endpoint, credentials,
     region...; they are kept by that file system alone, never shown or stored).
     `migrate=True` applies pending migrations under the migration lock; `migrate=False`
     raises SchemaOutOfDateError if any are pending.
+    `shared_artifacts=True` lets this registry use a store that keeps another registry's
+    files (InvalidInputError otherwise); in a shared store no file is ever deleted that this
+    registry does not reference, and deletes leave the deleted versions' files in place.
     """
     raw = resolve_url(url)
     parsed = parse_url(raw)
-    store = artifact_store_for(parsed, artifacts, storage_options=storage_options)
+    if artifacts is not None:  # a bad location fails before the database is opened
+        open_store(artifacts, storage_options)
     backend = open_backend(raw)
     try:
         if migrate:
@@ -67,10 +79,17 @@ def connect(
                     f"registry-core migrate --url '{parsed.masked()}' "
                     "(with the real password), or connect with migrate=True"
                 )
+        store, shared = registry_store(
+            backend,
+            parsed,
+            artifacts,
+            storage_options=storage_options,
+            shared_artifacts=shared_artifacts,
+        )
     except BaseException:
         backend.close()
         raise
-    return ModelRegistry(backend, store)
+    return ModelRegistry(backend, store, shared_artifacts=shared_artifacts or shared)
 
 
 def artifact_store_for(
@@ -79,19 +98,136 @@ def artifact_store_for(
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> ArtifactStore:
-    """The artifact store of a registry on `database`: `artifacts` (a path or URL) if given,
-    else $MODEL_REGISTRY_ARTIFACTS, else the default location for that database. A URL's
-    store gets `storage_options`; InvalidInputError for an unknown scheme, MissingDriverError
-    (naming the extra) when the scheme's library is not installed."""
+    """The artifact store at `artifacts` (a path or URL) if given, else
+    $MODEL_REGISTRY_ARTIFACTS, else the default location of a registry on `database` made
+    before 0.2 (`default_artifacts`), without asking the registry where its files are (see
+    `registry_store`). A URL's store gets `storage_options`; InvalidInputError for an
+    unknown scheme, MissingDriverError (naming the extra) when the scheme's library is not
+    installed."""
     return open_store(default_artifacts(database, artifacts), storage_options)
+
+
+def registry_store(
+    backend: MetadataBackend,
+    database: DatabaseURL,
+    artifacts: str | os.PathLike[str] | None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    shared_artifacts: bool = False,
+) -> tuple[ArtifactStore, bool]:
+    """The artifact store of the registry `backend` opens, and whether other registries
+    share it: `artifacts` if given, else $MODEL_REGISTRY_ARTIFACTS, else the location the
+    registry recorded, else a folder of its own (`default_artifacts`). Only reads: a store
+    whose marker names other registries and not this one is InvalidInputError unless
+    `shared_artifacts` (see `registry_core.stores.owners`); `claim_store` marks it before
+    the first write."""
+    registry_id, recorded = backend.registry_identity()
+    explicit = artifacts if artifacts is not None else (os.environ.get(ARTIFACTS_ENV) or None)
+    if explicit is not None:
+        location: str | os.PathLike[str] = explicit
+    elif recorded is not None:
+        location = recorded
+    elif registry_id is None:  # a schema before 006, or a backend without an identity
+        location = default_artifacts(database, None)
+    elif _newest_version(backend) is None:  # a new registry: a folder of its own
+        location = default_artifacts(database, None, registry_id)
+    else:  # files but no record: saved before 0.2, where the rules of then put them
+        location = _earlier_store(backend, database)
+    store = open_store(location, storage_options)
+    if registry_id is None:
+        return store, False
+    with store_errors("reading the artifact store's marker", store):
+        found = owners.owners(store)
+    if found and registry_id not in found and not shared_artifacts:
+        owners.refuse(store, found)
+    return store, len(set(found) | {registry_id}) > 1 if found else False
+
+
+def claim_store(
+    backend: MetadataBackend,
+    store: ArtifactStore,
+    *,
+    shared_artifacts: bool = False,
+    what: str = "claiming the artifact store",
+) -> bool:
+    """Before a registry first writes to or deletes from `store`: makes the store's marker
+    name the registry (InvalidInputError if it names another and `shared_artifacts` is
+    False), and records the store as where the registry's files live if nothing is recorded
+    yet (absolute for a folder, never a credential), when the registry has no version yet
+    or the store holds its newest version's file. A database this process may not write (a
+    read-only role, a standby) records nothing. Returns whether other registries share the
+    store."""
+    registry_id, recorded = backend.registry_identity()
+    if registry_id is None:
+        return False
+    with store_errors(what, store):
+        if recorded is None and not _holds_files_of(backend, store):
+            log.warning(
+                "the artifact store %s does not hold this registry's newest file: not claimed "
+                "nor recorded (pass artifacts= where its files are)",
+                store.location,
+            )
+            return False
+        shared = owners.claim(store, registry_id, share=shared_artifacts).shared
+    if recorded is None:
+        _record(backend, store)
+    return shared
+
+
+def _earlier_store(backend: MetadataBackend, database: DatabaseURL) -> Path:
+    """The first of the earlier default locations that holds the registry's newest file
+    (else the first of them: the registry then says so at its first write)."""
+    candidates = earlier_defaults(database)
+    for folder in candidates:
+        if _holds_files_of(backend, open_store(folder)):
+            return folder
+    return candidates[0]
+
+
+def _holds_files_of(backend: MetadataBackend, store: ArtifactStore) -> bool:
+    """Whether `store` has the registry's newest version's file (or it has no version)."""
+    newest = _newest_version(backend)
+    return newest is None or store.check(newest.storage_path, newest.file_size_bytes, None) is None
+
+
+def _newest_version(backend: MetadataBackend) -> ModelVersion | None:
+    page = backend.search_versions(None, order_by="created_at DESC", page_size=1)
+    return page.items[0] if page.items else None
+
+
+def _record(backend: MetadataBackend, store: ArtifactStore) -> None:
+    """Records the store's location as the registry's; a database this process may not write
+    (a read-only role, a standby) keeps none, which costs a lookup at the next connect."""
+    if "?" in store.location or "#" in store.location:  # a URL whose query may hold a token
+        log.info("artifact location %s not recorded: it has a query part", store.location)
+        return
+    try:
+        backend.record_artifacts_location(store.location)
+    except RegistryError as exc:
+        log.info("artifact location not recorded (%s)", exc)
 
 
 class ModelRegistry:
     """Models, their numbered versions, tags and files. Use as a context manager."""
 
-    def __init__(self, backend: MetadataBackend, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self, backend: MetadataBackend, artifacts: ArtifactStore, *, shared_artifacts: bool = False
+    ) -> None:
         self.backend = backend
         self.artifacts = artifacts
+        #: this registry may share its store with others (asked for, or found so): in a
+        #: shared store deletes leave files in place and fsck deletes no unreferenced file
+        self.shared_artifacts = shared_artifacts
+        self._claimed = False
+
+    def _claim(self, what: str) -> None:
+        """Marks the store as this registry's before its first write or delete here (see
+        `claim_store`); once per process. `what` names the call in a store error."""
+        if not self._claimed:
+            share = self.shared_artifacts  # asked for sharing: stays shared, whatever the marker
+            found = claim_store(self.backend, self.artifacts, shared_artifacts=share, what=what)
+            self.shared_artifacts = share or found
+            self._claimed = True
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.backend!r}, {self.artifacts!r})"
@@ -125,6 +261,7 @@ class ModelRegistry:
         """Pickles `model` into the artifact store and records a new version with its tags,
         metrics and parents (lineage), all or nothing."""
         extras = _Extras(name, description, tags, metrics, parents)
+        self._claim(f"saving a version of {extras.name!r}")
         with store_errors(f"saving a version of {extras.name!r}", self.artifacts):
             written = self.artifacts.put_object(model, extras.name, PICKLE_FILENAME)
         return self._record(written, extras)
@@ -141,6 +278,7 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Copies an existing file into the store and records a new version."""
         extras = _Extras(name, description, tags, metrics, parents)
+        self._claim(f"saving a version of {extras.name!r}")
         with store_errors(f"saving a version of {extras.name!r}", self.artifacts):
             written = self.artifacts.put_file(path, extras.name)
         return self._record(written, extras)
@@ -240,6 +378,7 @@ class ModelRegistry:
         """Removes the model, its versions and tags, then its files."""
         # Only the files this model's versions recorded: a model of the same name created
         # meanwhile keeps its own (their names carry a per-save token).
+        self._claim(f"deleting {name!r}")
         paths = self.backend.delete_model(name)
         log.info("model %r deleted with %d version(s)", name, len(paths))
         self._remove_files(paths)
@@ -288,6 +427,7 @@ class ModelRegistry:
 
     def delete_version(self, name: str, version: str | int) -> None:
         """Removes one version, its tags and file; its number is never given out again."""
+        self._claim(f"deleting version {version} of {name!r}")
         removed = self.backend.delete_version(name, str(version))
         log.info("model %r version %s deleted", name, removed.version)
         self._remove_files([removed.storage_path])
@@ -359,6 +499,8 @@ class ModelRegistry:
         and sha256 unless `checksums=False`), files no version points to (orphans) and
         leftovers of saves that died (stale staging files). `repair=True` deletes orphans and
         stale staging files older than `grace` seconds, never a file a version points to."""
+        if repair:
+            self._claim("checking the artifact store")
         with store_errors("checking the artifact store", self.artifacts):
             return verify(
                 self.backend, self.artifacts, checksums=checksums, grace=grace, repair=repair
@@ -382,6 +524,9 @@ class ModelRegistry:
 
     def _remove_file(self, storage_path: str) -> None:
         # The metadata is already gone; a file we cannot delete is logged, not raised.
+        if self.shared_artifacts:  # another registry may reference it (a copy sharing files)
+            log.info("kept %s: the artifact store is shared with another registry", storage_path)
+            return
         try:
             with store_errors(f"removing {storage_path}", self.artifacts):
                 self.artifacts.remove(storage_path)

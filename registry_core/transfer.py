@@ -44,10 +44,10 @@ from registry_core.errors import (
     NotFoundError,
 )
 from registry_core.records import ExportedModel, ExportedVersion, ImportResult
-from registry_core.registry import artifact_store_for
-from registry_core.stores import ArtifactStore
+from registry_core.registry import claim_store, registry_store
+from registry_core.stores import ArtifactStore, open_store
 from registry_core.stores.base import store_errors
-from registry_core.urls import DatabaseURL, parse_url
+from registry_core.urls import ARTIFACTS_ENV, DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
 
@@ -194,20 +194,12 @@ def copy_registry(
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise InvalidInputError(f"progress is None, True, False or a callable, not {progress!r}")
     _check_pair(source_parsed, target_parsed)
-    source_store = artifact_store_for(
-        source_parsed, source_artifacts, storage_options=source_storage_options
-    )
-    target_store = artifact_store_for(
-        target_parsed, target_artifacts, storage_options=target_storage_options
-    )
-    shared = source_store.same_place(target_store)
-    if shared and not shared_artifacts:
-        raise InvalidInputError(
-            f"the source and the target would share one artifact store ({source_store}): "
-            "deleting a version from one registry would delete the other's file. Give the "
-            "target its own (target_artifacts / --target-artifacts), or allow it with "
-            "shared_artifacts=True (--shared-artifacts)"
-        )
+    for given, options in (
+        (source_artifacts, source_storage_options),
+        (target_artifacts, target_storage_options),
+    ):
+        if given is not None:  # a bad location fails before a database is opened
+            open_store(given, options)
     source = open_backend(source_url)
     try:
         status = source.migration_status()
@@ -215,26 +207,42 @@ def copy_registry(
             raise InvalidInputError(
                 f"{source_parsed.masked()} has no registry schema: nothing to copy"
             )
-        report = CopyReport(
-            source_parsed.masked(),
-            target_parsed.masked(),
-            shared_artifacts=shared,
-            dry_run=dry_run,
+        source_store, _ = registry_store(
+            source,
+            source_parsed,
+            source_artifacts,
+            storage_options=source_storage_options,
+            shared_artifacts=True,  # only read: whoever else the store serves
         )
-        with _target(target_url, target_parsed, dry_run) as target:
-            copier = _Copier(
-                source, target, source_store, target_store, _reporter(progress, source, names)
-            )
-            try:
-                report = copier.run(names, report)
-            finally:
-                copier.close_progress()
-            if (
-                target is not None
-                and not dry_run
-                and (report.versions_copied or report.models_copied)
-            ):
-                target.refresh_statistics()  # the planner has not seen the new rows yet
+        before = _store_before_migration(
+            target_url, target_parsed, target_artifacts, target_storage_options
+        )
+        shared = _check_sharing(source_store, before, shared_artifacts)
+        report = CopyReport(
+            source_parsed.masked(), target_parsed.masked(), shared_artifacts=shared, dry_run=dry_run
+        )
+        copier = _Copier(source, None, source_store, before, _reporter(progress, source, names))
+        try:
+            if dry_run:  # the target as it is, and its store as found: nothing written
+                with _target_as_it_is(target_url, target_parsed) as copier.target:
+                    report = copier.run(names, report)
+            else:
+                with _migrated(target_url) as target:
+                    copier.target_store, shared = _target_store(
+                        source,
+                        source_store,
+                        target,
+                        target_parsed,
+                        target_artifacts,
+                        storage_options=target_storage_options,
+                        shared_artifacts=shared_artifacts,
+                    )
+                    copier.target = target
+                    report = copier.run(names, _replace(report, shared_artifacts=shared))
+                    if report.versions_copied or report.models_copied:
+                        target.refresh_statistics()  # the planner has not seen the new rows
+        finally:
+            copier.close_progress()
     finally:
         source.close()
     report = _replace(report, seconds=round(time.monotonic() - started, 3))
@@ -260,24 +268,100 @@ def copy_registry(
     return report
 
 
+def _store_before_migration(
+    url: str,
+    parsed: DatabaseURL,
+    artifacts: str | os.PathLike[str] | None,
+    options: Mapping[str, Any] | None,
+) -> ArtifactStore | None:
+    """The target's artifact store, found before the target is migrated (a SQLite file that
+    does not exist is not created, so that a refused copy leaves nothing behind); None when
+    the target has no registry yet and will get a folder of its own."""
+    explicit = artifacts if artifacts is not None else (os.environ.get(ARTIFACTS_ENV) or None)
+    if explicit is not None:
+        return open_store(explicit, options)
+    if parsed.scheme == "sqlite" and (parsed.is_memory or not os.path.exists(parsed.database)):
+        return None
+    target = open_backend(url)
+    try:
+        if target.migration_status().current is None:
+            return None
+        store, _ = registry_store(
+            target, parsed, None, storage_options=options, shared_artifacts=True
+        )
+        return store
+    finally:
+        target.close()
+
+
+def _check_sharing(source: ArtifactStore, target: ArtifactStore | None, allowed: bool) -> bool:
+    """Whether the two stores are one place; InvalidInputError if so and not `allowed`."""
+    shared = target is not None and source.same_place(target)
+    if shared and not allowed:
+        raise InvalidInputError(
+            f"the source and the target would share one artifact store ({source}): "
+            "deleting a version from one registry would delete the other's file. Give the "
+            "target its own (target_artifacts / --target-artifacts), or allow it with "
+            "shared_artifacts=True (--shared-artifacts)"
+        )
+    return shared
+
+
 @contextlib.contextmanager
-def _target(url: str, parsed: DatabaseURL, dry_run: bool) -> Iterator[MetadataBackend | None]:
-    """The target's backend, migrated; for a dry run as it is, or None where it has no
+def _target_as_it_is(url: str, parsed: DatabaseURL) -> Iterator[MetadataBackend | None]:
+    """A dry run's target: its backend as it is (not migrated), or None where it has no
     registry yet (a SQLite file that does not exist is not created)."""
     missing = parsed.scheme == "sqlite" and not parsed.is_memory
-    if dry_run and missing and not os.path.exists(parsed.database):
+    if missing and not os.path.exists(parsed.database):
         yield None
         return
     target = open_backend(url)
     try:
-        if not dry_run:
-            target.migrate()
-        elif target.migration_status().current is None:
-            yield None
-            return
+        yield None if target.migration_status().current is None else target
+    finally:
+        target.close()
+
+
+@contextlib.contextmanager
+def _migrated(url: str) -> Iterator[MetadataBackend]:
+    """The target's backend, migrated first; closed after the block."""
+    target = open_backend(url)
+    try:
+        target.migrate()
         yield target
     finally:
         target.close()
+
+
+def _target_store(
+    source: MetadataBackend,
+    source_store: ArtifactStore,
+    target: MetadataBackend,
+    parsed: DatabaseURL,
+    artifacts: str | os.PathLike[str] | None,
+    *,
+    storage_options: Mapping[str, Any] | None,
+    shared_artifacts: bool,
+) -> tuple[ArtifactStore, bool]:
+    """The migrated target's artifact store, claimed for the copy's writes, and whether it
+    is the source's (InvalidInputError unless `shared_artifacts`)."""
+    target_store, _ = registry_store(
+        target,
+        parsed,
+        artifacts,
+        storage_options=storage_options,
+        shared_artifacts=shared_artifacts,
+    )
+    shared = _check_sharing(source_store, target_store, shared_artifacts)
+    if shared:  # both registries in the marker: neither deletes the other's files
+        claim_store(source, source_store, shared_artifacts=True)
+    claim_store(
+        target,
+        target_store,
+        shared_artifacts=shared_artifacts,
+        what="copying files to the target's artifact store",
+    )
+    return target_store, shared
 
 
 def _names(models: Iterable[str] | None) -> list[str] | None:
@@ -323,7 +407,7 @@ class _Copier:
         source: MetadataBackend,
         target: MetadataBackend | None,
         source_store: ArtifactStore,
-        target_store: ArtifactStore,
+        target_store: ArtifactStore | None,
         reporter: _Reporter,
     ) -> None:
         self.source, self.target = source, target  # target None: a dry run into nothing
@@ -470,6 +554,7 @@ class _Copier:
         """Copies one version's file to the same storage path on the target, verified while
         it is read; returns the bytes written, None if the target has it already (right size
         and sha256)."""
+        assert self.target_store is not None  # (a dry run puts no file)
         with store_errors(f"checking {v.storage_path} on the target", self.target_store):
             present = self.target_store.check(v.storage_path, v.file_size_bytes, v.checksum)
         if present is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,20 +155,40 @@ def _parse_sqlite(url: str) -> DatabaseURL:
 
 
 def default_artifacts(
-    url: DatabaseURL, artifacts: str | os.PathLike[str] | None
+    url: DatabaseURL, artifacts: str | os.PathLike[str] | None, registry_id: str | None = None
 ) -> str | os.PathLike[str]:
-    """Where model files go: the argument (a path or URL), $MODEL_REGISTRY_ARTIFACTS, a folder
-    `artifacts/` beside a SQLite file, `./artifacts` for `sqlite://:memory:`, else, for a
-    server database, a folder of its own: `./artifacts/<backend>-<host>-<port>-<database>`
-    (so two registries never mix their files)."""
+    """Where model files go when nothing was recorded: the argument (a path or URL), else
+    $MODEL_REGISTRY_ARTIFACTS, else a folder of the registry's own.
+
+    With the registry's id (a registry made since schema 006, or one without files yet): a
+    folder `<name>-artifacts/` beside a SQLite file `<name>.db`, a temporary folder for
+    `sqlite://:memory:`, else `./artifacts/<backend>-<host>-<port>-<database>-<id>` for a
+    server database (two registries in one database, in two schemas, get two). Without it
+    (the rules before 0.2, for a registry whose files are already somewhere): `artifacts/`
+    beside a SQLite file, `./artifacts` for `sqlite://:memory:`, else
+    `./artifacts/<backend>-<host>-<port>-<database>`."""
     if artifacts is not None:
         return artifacts
     env = os.environ.get(ARTIFACTS_ENV)
     if env:
         return env
+    if registry_id is None:
+        return earlier_defaults(url)[0]
+    if url.is_memory:
+        return Path(tempfile.gettempdir()) / f"registry-core-{registry_id}"
     if url.scheme == "sqlite":
-        return Path("artifacts") if url.is_memory else Path(url.database).parent / "artifacts"
-    return Path("artifacts") / server_folder(url)
+        database = Path(url.database)
+        return database.parent / f"{database.stem}-artifacts"
+    return Path("artifacts") / f"{server_folder(url)}-{_UNSAFE.sub('', registry_id)[:8]}"
+
+
+def earlier_defaults(url: DatabaseURL) -> list[Path]:
+    """Where releases before 0.2 put a registry's files by default, newest rule first:
+    `artifacts/` beside a SQLite file (`./artifacts` for `:memory:`); for a server database
+    `./artifacts/<backend>-<host>-<port>-<database>`, and before that `./artifacts`."""
+    if url.scheme == "sqlite":
+        return [Path("artifacts") if url.is_memory else Path(url.database).parent / "artifacts"]
+    return [Path("artifacts") / server_folder(url), Path("artifacts")]
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

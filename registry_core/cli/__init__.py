@@ -26,14 +26,16 @@ Exit codes:
          target version that differs from the source's or a source file that does not match
          its checksum, ...)
     2    bad usage (unknown command or option, a migration version that does not exist, `rm`
-         or `downgrade` without --yes, `alias` with neither VERSION nor --delete)
-    3    migrations are pending (`status`; the data commands, which never migrate)
+         or `downgrade` without --yes, `alias` with neither VERSION nor --delete, `search
+         --page-size` outside 1..1000)
+    3    migrations are pending, or the database has no registry yet (`status`; the data
+         commands and `stats`, `fsck`, which never migrate)
     4    the schema is dirty (a migration failed part-way)
     5    applied migration files have changed since they were applied
     6    `fsck` found problems
     7    not found (a model, version, alias or tag: NotFoundError; `copy --model` naming a
          model the source does not have)
-    130  interrupted (Ctrl-C)
+    130  interrupted (Ctrl-C; "registry-core: interrupted" on stderr)
     141  stdout was closed early (`registry-core ls | head -1`): the rest of the output is
          dropped quietly, without a traceback; 141 is what a shell reports for a program ended
          by SIGPIPE, so `set -o pipefail` scripts see the same as with other tools.
@@ -44,12 +46,13 @@ pending (exit 3, JSON "exists": false) and `sql` prints what `migrate` would run
 other command fails with "no registry at PATH" (exit 1). The data commands connect with
 `migrate=False`; only `migrate` changes the schema (and `downgrade`, `repair`).
 
-The package: `main` (the parser and the one dispatch: each command's parser sets `func`, its
-handler), `base` (exit codes, usage errors, the options several commands share, and `Context`,
-which opens a registry or a backend without creating a SQLite file), `output` (tables and JSON),
-and one module per command group, each command's parser right above its handler: `data` (ls,
-show, search, tag, untag, alias, rm), `migrations` (migrate, downgrade, status, repair, sql) and
-`operations` (stats, fsck, copy). A new command is one parser and one handler in one of them.
+The package: `entry` (`main`, the parser and the one dispatch: each command's parser sets
+`func`, its handler), `base` (exit codes, usage errors, the options several commands share,
+and `Context`, which opens a registry or a backend without creating a SQLite file), `output`
+(tables and JSON), and one module per command group, each command's parser right above its
+handler: `data` (ls, show, search, tag, untag, alias, rm), `migrations` (migrate, downgrade,
+status, repair, sql) and `operations` (stats, fsck, copy). A new command is one parser and one
+handler in one of them.
 """
 
 from registry_core.cli.base import (
@@ -67,7 +70,7 @@ from registry_core.cli.base import (
     UsageError,
 )
 from registry_core.cli.data import Ref, parse_ref
-from registry_core.cli.main import main, parser, run
+from registry_core.cli.entry import main, parser, run
 
 __all__ = [
     "EXIT_CHANGED",

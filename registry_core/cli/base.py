@@ -88,8 +88,9 @@ class Options:
             "--artifacts",
             metavar="PATH|URL",
             help="the artifact store: a folder, or an s3://, gs://, az://, abfs://, memory:// or "
-            f"file:// URL (default: ${ARTIFACTS_ENV}, else beside a SQLite file, else "
-            "./artifacts/<backend>-<host>-<port>-<database> for a server database)",
+            f"file:// URL (default: ${ARTIFACTS_ENV}, else where the registry recorded its "
+            "files, else a folder of its own: <name>-artifacts/ beside a SQLite file, "
+            "./artifacts/<backend>-<host>-<port>-<database>-<id> for a server database)",
         )
 
 

@@ -5,12 +5,14 @@ and never creates a SQLite file. Each command is its parser, right above its han
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry_core.cli.base import EXIT_OK, Context, Options, UsageError
+from registry_core.cli.base import EXIT_OK, Context, Options, UsageError, exit_code
 from registry_core.cli.output import (
     MODEL_COLUMNS,
     VERSION_COLUMNS,
@@ -24,9 +26,12 @@ from registry_core.cli.output import (
     version_row,
     when,
 )
-from registry_core.errors import NotFoundError
+from registry_core.errors import NotFoundError, RegistryError
 from registry_core.records import ModelVersion, Page
 from registry_core.registry import ModelRegistry
+from registry_core.search import MAX_PAGE_SIZE
+from registry_core.stores.base import store_errors
+from registry_core.urls import scrub
 
 REF_RULE = """\
 REF is NAME[@VERSION|@ALIAS], split at the last '@' (names may contain '@'):
@@ -166,6 +171,8 @@ def _find(reg: ModelRegistry, ref: Ref) -> ModelVersion:
 def _show(reg: ModelRegistry, args: argparse.Namespace) -> int:
     mv = _find(reg, parse_ref(args.ref))
     path = reg.artifacts.describe(mv.storage_path)
+    with store_errors(f"checking the file of version {mv.version} of {mv.name!r}", reg.artifacts):
+        problem = reg.artifacts.check(mv.storage_path, mv.file_size_bytes, None)
     width = max([len(k) for k in mv.tags] + [len(k) for k in mv.metrics] + [10])
     lines = [
         f"name:         {printable(mv.name)}",
@@ -174,7 +181,7 @@ def _show(reg: ModelRegistry, args: argparse.Namespace) -> int:
         f"created at:   {when(mv.created_at)} UTC",
         f"size:         {mv.file_size_bytes} bytes ({human_size(mv.file_size_bytes)})",
         f"checksum:     {mv.checksum or '-'}",
-        f"file:         {printable(str(path))}",
+        f"file:         {printable(str(path))}" + (f" ({problem})" if problem else ""),
         "description:  "
         + (
             "-"
@@ -189,7 +196,7 @@ def _show(reg: ModelRegistry, args: argparse.Namespace) -> int:
         "metrics:" + ("" if mv.metrics else "      -"),
         *[f"  {printable(k):<{width}}  {v!r}" for k, v in sorted(mv.metrics.items())],
     ]
-    emit(args.json, {**version_data(mv), "file": str(path)}, lines)
+    emit(args.json, {**version_data(mv), "file": str(path), "file_problem": problem}, lines)
     return EXIT_OK
 
 
@@ -210,37 +217,89 @@ def _search_parser(sub: Any, options: Options) -> None:
         "--order-by",
         action="append",
         metavar="FIELD",
-        help="name, version, created_at, updated_at or metrics.KEY, optionally followed by "
-        "ASC or DESC (quote it); repeat for ties (default: name, then version)",
+        help="versions: name, version, created_at or metrics.KEY; models (--models): name, "
+        "created_at or updated_at; each optionally followed by ASC or DESC (quote it); "
+        "repeat for ties (default: name, then version)",
     )
     p.add_argument("--page-size", type=int, default=100, metavar="N", help="1..1000")
     p.add_argument("--page-token", metavar="TOKEN", help="continue where a page ended")
     p.add_argument("--all", action="store_true", help="every page, not one")
-    p.set_defaults(func=_dispatch(_search))
+    p.set_defaults(func=_search)
 
 
-def _search(reg: ModelRegistry, args: argparse.Namespace) -> int:
-    kind = "models" if args.models else "versions"
-    call: Callable[..., Page[Any]] = reg.search_models if args.models else reg.search_versions
-    items: list[Any] = []
-    token, pages = args.page_token, 0
-    while True:
-        page = call(args.filter, order_by=args.order_by, page_size=args.page_size, page_token=token)
-        items += page.items
-        token, pages = page.next_page_token, pages + 1
-        if token is None or not args.all:
-            break
+def _search(args: argparse.Namespace, ctx: Context) -> int:
+    if not 1 <= args.page_size <= MAX_PAGE_SIZE:  # bad usage (exit 2), before connecting
+        raise UsageError(f"--page-size is a whole number from 1 to {MAX_PAGE_SIZE}")
+    with ctx.registry() as reg:
+        kind = "models" if args.models else "versions"
+        call: Callable[..., Page[Any]] = reg.search_models if args.models else reg.search_versions
+        pages = _pages(call, args)
+        if args.all:
+            return _stream(pages, kind, args, ctx)
+        return _one_page(next(pages), kind, args)
+
+
+def _one_page(page: Page[Any], kind: str, args: argparse.Namespace) -> int:
     if args.json:
         to_data = model_data if args.models else version_data
-        emit(True, {kind: [to_data(i) for i in items], "next_page_token": token}, [])
+        data = {kind: [to_data(i) for i in page.items], "next_page_token": page.next_page_token}
+        emit(True, data, [])
         return EXIT_OK
+    emit(False, None, _rows(page.items, args) if page.items else [f"no {kind} match"])
+    if page.next_page_token is not None:  # on stderr, so that the table alone goes down a pipe
+        print(f"more: add --page-token {page.next_page_token} (or use --all)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _pages(call: Callable[..., Page[Any]], args: argparse.Namespace) -> Iterator[Page[Any]]:
+    """The pages of the search from --page-token on, read one at a time."""
+    token = args.page_token
+    while True:
+        page = call(args.filter, order_by=args.order_by, page_size=args.page_size, page_token=token)
+        yield page
+        token = page.next_page_token
+        if token is None:
+            return
+
+
+def _rows(items: Sequence[Any], args: argparse.Namespace, *, first: bool = True) -> list[str]:
     if args.models:
-        lines = table(MODEL_COLUMNS, [model_row(m) for m in items])
-    else:
-        lines = table(VERSION_COLUMNS, [version_row(v) for v in items])
-    emit(False, None, lines if items else [f"no {kind} match"])
-    if token is not None:  # on stderr, so that the table alone goes down a pipe
-        print(f"more: add --page-token {token} (or use --all)", file=sys.stderr)
+        return table(MODEL_COLUMNS, [model_row(m) for m in items], header=first, fixed=args.all)
+    return table(VERSION_COLUMNS, [version_row(v) for v in items], header=first, fixed=args.all)
+
+
+def _stream(pages: Iterator[Page[Any]], kind: str, args: argparse.Namespace, ctx: Context) -> int:
+    """`search --all`: each page printed as it comes (memory holds one page). In JSON, one
+    object whose list grows page by page; a failure part-way closes it with the token to go
+    on from and the error, and exits with the error's code."""
+    to_data = model_data if args.models else version_data
+    out, shown, resume = sys.stdout, 0, args.page_token
+    first = next(pages)  # a bad filter or token fails before anything is printed
+    if args.json:
+        out.write(f'{{"{kind}": [')
+    try:
+        for page in itertools.chain([first], pages):
+            if args.json:
+                for item in page.items:
+                    text = json.dumps(to_data(item), default=str)
+                    out.write(("\n  " if shown == 0 else ",\n  ") + text)
+                    shown += 1
+            elif page.items:
+                print("\n".join(_rows(page.items, args, first=shown == 0)))
+                shown += len(page.items)
+            out.flush()
+            resume = page.next_page_token
+    except RegistryError as exc:
+        if not args.json:
+            raise
+        error = {"type": type(exc).__name__, "message": scrub(str(exc), tuple(ctx.secrets))}
+        out.write(f"\n], {json.dumps('next_page_token')}: {json.dumps(resume)}, ")
+        out.write(f'"error": {json.dumps(error)}}}\n')
+        return exit_code(exc)
+    if args.json:
+        out.write(("\n" if shown else "") + '], "next_page_token": null}\n')
+    elif shown == 0:
+        print(f"no {kind} match")
     return EXIT_OK
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from registry_core.cli.base import EXIT_FAILED, EXIT_OK, EXIT_PROBLEMS, Context, Options
 from registry_core.cli.output import emit, error, human_size, printable
-from registry_core.errors import RegistryError
+from registry_core.errors import SchemaOutOfDateError
 from registry_core.fsck import DEFAULT_GRACE, verify
-from registry_core.registry import artifact_store_for
+from registry_core.registry import claim_store, registry_store
 from registry_core.stores.base import store_errors
 from registry_core.transfer import CopyRefusedError, CopyReport, copy_registry
 from registry_core.urls import ARTIFACTS_ENV, scrub
@@ -24,8 +24,11 @@ def add_commands(sub: Any, options: Options) -> None:
 
 
 def _require_schema(backend: Any) -> None:
+    """SchemaOutOfDateError (exit 3, as the data commands) on a database without a registry."""
     if backend.migration_status().current is None:
-        raise RegistryError("this database has no registry schema yet; run `registry-core migrate`")
+        raise SchemaOutOfDateError(
+            "this database has no registry schema yet; run `registry-core migrate`"
+        )
 
 
 # -- stats -------------------------------------------------------------------------------------
@@ -82,7 +85,9 @@ def _fsck_parser(sub: Any, options: Options) -> None:
 def _fsck(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.backend() as backend:
         _require_schema(backend)
-        store = artifact_store_for(ctx.parsed, args.artifacts)
+        store, _ = registry_store(backend, ctx.parsed, args.artifacts)
+        if args.repair:
+            claim_store(backend, store)
         with store_errors("checking the artifact store", store):
             report = verify(
                 backend, store, checksums=not args.quick, grace=args.grace, repair=args.repair
@@ -104,6 +109,11 @@ def _fsck(args: argparse.Namespace, ctx: Context) -> int:
     if report.young:
         lines.append(
             f"{report.young} unreferenced file(s) younger than {args.grace:g} s left alone"
+        )
+    if report.shared:
+        lines.append(
+            f"{report.others} file(s) this registry does not reference left alone: the store "
+            "is shared with other registries"
         )
     lines.append("ok" if report.ok else "problems found")
     emit(args.json, {"artifacts": store.location, **report.as_dict()}, lines)
@@ -130,8 +140,8 @@ def _copy_parser(sub: Any, options: Options) -> None:
             f"--{side}-artifacts",
             metavar="PATH",
             help=f"the {side}'s artifact store, a folder or a URL such as s3://bucket/prefix "
-            f"(default: ${ARTIFACTS_ENV}, else beside a SQLite {side}, else the server "
-            "database's own folder under ./artifacts/)",
+            f"(default: ${ARTIFACTS_ENV}, else where the {side} registry recorded its files, "
+            "else a folder of its own)",
         )
     p.add_argument(
         "--shared-artifacts",

@@ -38,21 +38,32 @@ def _cut(text: str, width: int, ellipsis: str) -> str:
     return text if len(text) <= width else text[: max(width - len(ellipsis), 1)] + ellipsis
 
 
-def table(columns: Sequence[tuple[str, int]], rows: Sequence[Sequence[str]]) -> list[str]:
+def table(
+    columns: Sequence[tuple[str, int]],
+    rows: Sequence[Sequence[str]],
+    *,
+    header: bool = True,
+    fixed: bool = False,
+) -> list[str]:
     """Aligned lines: a header of (title, maximum width) columns, then the rows; a cell wider
-    than its column ends in an ellipsis. The last column is not padded."""
+    than its column ends in an ellipsis. The last column is not padded. Columns are as wide
+    as their widest cell, or (`fixed`) as their maximum width, so that tables printed a page
+    at a time line up (`header=False` after the first)."""
     dots = _ellipsis()
     cells = [
         [_cut(printable(c), w, dots) for c, (_, w) in zip(row, columns, strict=True)]
         for row in rows
     ]
     titles = [t for t, _ in columns]
-    widths = [max([len(t)] + [len(r[i]) for r in cells]) for i, t in enumerate(titles)]
+    if fixed:
+        widths = [max(len(t), w) for t, w in columns]
+    else:
+        widths = [max([len(t)] + [len(r[i]) for r in cells]) for i, t in enumerate(titles)]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
-    return [line(titles), *(line(r) for r in cells)]
+    return ([line(titles)] if header else []) + [line(r) for r in cells]
 
 
 def when(t: datetime) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from registry_core.errors import InvalidInputError, MissingDriverError
 from registry_core.stores.base import (
+    MARKER,
     MODELS,
     STAGING,
     ArtifactStore,
@@ -24,6 +25,7 @@ from registry_core.stores.local import LocalArtifactStore
 
 __all__ = [
     "FSSPEC_SCHEMES",
+    "MARKER",
     "MODELS",
     "STAGING",
     "ArtifactStore",
@@ -47,6 +49,9 @@ FSSPEC_SCHEMES: dict[str, tuple[str, str]] = {
     "memory": ("fsspec", "fsspec"),
 }
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: "s3:/bucket", "s3:bucket": a scheme of two or more characters (not a drive letter) and
+#: no "//"; refused rather than taken for a folder named "s3:"
+_SCHEME_ONLY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
 def _require(module: str, extra: str, scheme: str) -> None:
@@ -66,6 +71,11 @@ def open_store(
     when the scheme's library is missing."""
     text = os.fspath(location)
     match = _URL.match(text) if isinstance(location, str) else None
+    if match is None and isinstance(location, str) and _SCHEME_ONLY.match(text):
+        raise InvalidInputError(
+            f"artifact location {text[:40]!r} looks like a URL without '//' after its scheme: "
+            "write s3://bucket/prefix (a folder whose name ends in ':' is refused)"
+        )
     if match is None or match.group(1).lower() == "file":
         if match is not None:
             parts = urlsplit(text)

@@ -35,6 +35,8 @@ from registry_core.urls import scrub
 CHUNK = 1 << 20
 #: where a local store writes files before they are placed, and where placed files live
 STAGING, MODELS = ".staging", "models"
+#: the file at a store's root that names the registries whose files it keeps
+MARKER = ".registry-core.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -220,6 +222,18 @@ class ArtifactStore(ABC):
     @abstractmethod
     def remove(self, storage_path: str) -> None:
         """Deletes one version's file; a missing file is fine."""
+
+    @abstractmethod
+    def read_marker(self) -> bytes | None:
+        """The content of the root's MARKER file, None if there is none."""
+
+    @abstractmethod
+    def create_marker(self, data: bytes) -> bool:
+        """Writes the MARKER file whole unless one exists; False if one existed."""
+
+    @abstractmethod
+    def replace_marker(self, data: bytes) -> None:
+        """Writes the MARKER file whole, replacing the one there."""
 
     # -- writing ---------------------------------------------------------------------
     def put_object(self, obj: Any, name: str, filename: str) -> Written:

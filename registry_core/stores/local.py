@@ -17,6 +17,7 @@ from typing import IO
 from registry_core.errors import ChecksumMismatchError, InvalidInputError, RegistryError
 from registry_core.stores.base import (
     CHUNK,
+    MARKER,
     MODELS,
     STAGING,
     ArtifactStore,
@@ -196,3 +197,32 @@ class LocalArtifactStore(ArtifactStore):
                 parent.rmdir()
             except OSError:
                 break
+
+    # -- the marker ------------------------------------------------------------------
+    def read_marker(self) -> bytes | None:
+        try:
+            return (self.root / MARKER).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def create_marker(self, data: bytes) -> bool:
+        # written whole in staging, then linked into place: the link fails if a marker is
+        # there, and a reader never sees half of one
+        with self._staging_file() as (path, writer):
+            writer.write(data)
+        try:
+            os.link(path, self.root / MARKER)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            path.unlink(missing_ok=True)
+
+    def replace_marker(self, data: bytes) -> None:
+        with self._staging_file() as (path, writer):
+            writer.write(data)
+        try:
+            os.replace(path, self.root / MARKER)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise

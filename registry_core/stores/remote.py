@@ -28,8 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from registry_core.errors import InvalidInputError
 from registry_core.stores.base import (
     CHUNK,
+    MARKER,
     MODELS,
     ArtifactStore,
     HashingWriter,
@@ -92,6 +94,11 @@ class FsspecArtifactStore(ArtifactStore):
         #: the root as the file system names it (no scheme); not `root`, which names a local
         #: folder on LocalArtifactStore
         self.base = str(base).rstrip("/")
+        if not self.base.strip("/"):  # "s3://": files would go to a bucket named "models"
+            raise InvalidInputError(
+                f"the artifact URL {url!r} names no bucket or container: "
+                f"write {self.scheme}://bucket/prefix"
+            )
 
     def __repr__(self) -> str:
         return f"FsspecArtifactStore({self.location!r})"
@@ -210,6 +217,27 @@ class FsspecArtifactStore(ArtifactStore):
     # -- removing --------------------------------------------------------------------
     def remove(self, storage_path: str) -> None:
         self._delete_key(self._key(storage_path))
+
+    # -- the marker ------------------------------------------------------------------
+    def read_marker(self) -> bytes | None:
+        try:
+            data: bytes = self.fs.cat_file(f"{self.base}/{MARKER}")
+        except FileNotFoundError:
+            return None
+        return data
+
+    def create_marker(self, data: bytes) -> bool:
+        # Object stores have no portable "create unless it exists": two registries claiming
+        # one new store in the same instant may both believe they own it (the README says
+        # so); the next connect of the loser sees the winner's marker.
+        key = f"{self.base}/{MARKER}"
+        if self.fs.exists(key):
+            return False
+        self.fs.pipe_file(key, data)
+        return True
+
+    def replace_marker(self, data: bytes) -> None:
+        self.fs.pipe_file(f"{self.base}/{MARKER}", data)
 
 
 def _abandon(f: Any) -> None:

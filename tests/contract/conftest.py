@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,26 @@ def target_db_url(target_engine: str, servers: Servers, tmp_path: Path) -> Itera
     when both engines are one)."""
     with _empty_database(target_engine, servers, tmp_path / "target.db") as url:
         yield url
+
+
+@pytest.fixture
+def fresh_databases(
+    engine: str, servers: Servers, tmp_path: Path
+) -> Iterator[Callable[[int], str]]:
+    """`fresh(i)`: the URL of another new empty database (or SQLite file) on the test's
+    engine, for tests of several registries; dropped after the test."""
+    created: list[str] = []
+
+    def fresh(i: int) -> str:
+        if engine == "sqlite":
+            return f"sqlite:///{tmp_path / f'trial-{i}.db'}"
+        url = dbsources.create_database(engine, servers.admin_url(engine))
+        created.append(url)
+        return url
+
+    yield fresh
+    for url in created:
+        dbsources.drop_database(engine, servers.admin_url(engine), url)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import registry_core
-from registry_core import ModelRegistry
+from registry_core import BackendUnavailableError, ModelRegistry
 from registry_core.cli import (
     EXIT_FAILED,
     EXIT_NOT_FOUND,
@@ -479,3 +480,66 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         run(["--version"])
     assert info.value.code == EXIT_OK
     assert capsys.readouterr().out == f"registry-core {registry_core.__version__}\n"
+
+
+# -- issue 16, point 9: the command line's rough edges ----------------------------------------
+def test_search_all_streams_page_by_page_and_ends_its_json_on_a_failure(
+    filled: ModelRegistry, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str | None] = []
+    real = ModelRegistry.search_versions
+
+    def flaky(self: ModelRegistry, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("page_token"))
+        if len(calls) == 3:  # the third page: the server went away
+            raise BackendUnavailableError("the database is unavailable (test)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelRegistry, "search_versions", flaky)
+    code, out, err = cli("search", "--all", "--page-size", "2", "--json")
+    data = json.loads(out)  # still one JSON document
+    assert code == EXIT_FAILED and err == ""
+    assert len(data["versions"]) == 4 and data["error"]["type"] == "BackendUnavailableError"
+    resume = data["next_page_token"]
+    assert resume == calls[2]  # where to go on from
+    monkeypatch.setattr(ModelRegistry, "search_versions", real)
+    rest = _json(cli("search", "--all", "--page-size", "2", "--json", "--page-token", resume))
+    names = [(v["name"], v["version"]) for v in data["versions"] + rest["versions"]]
+    assert len(names) == 9 and names == sorted(names, key=lambda nv: (nv[0], int(nv[1])))
+    code, out, _ = cli("search", "--all", "--page-size", "2")  # a table: one header, aligned
+    lines = out.splitlines()
+    assert code == EXIT_OK and len(lines) == 10 and lines[0].startswith("NAME")
+    assert len({line.index(" " + line.split()[2]) for line in lines[1:]}) == 1
+
+
+def test_page_size_out_of_range_is_bad_usage(filled: ModelRegistry, cli: Cli) -> None:
+    for size in ("0", "1001", "-3"):
+        code, _, err = cli("search", "--page-size", size)
+        assert code == EXIT_USAGE and "--page-size" in err  # once: exit 1
+
+
+def test_commands_on_a_database_without_the_schema_say_migrations_are_pending(
+    db_url: str, engine: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    if engine == "sqlite":  # a file that exists but holds no registry
+        sqlite3.connect(urlsplit(db_url).path[1:]).close()
+    for command in (["ls"], ["stats"], ["fsck", "--artifacts", str(tmp_path / "a")]):
+        assert run([*command, "--url", db_url]) == EXIT_PENDING, command  # once: stats 1
+        assert "registry-core migrate" in capsys.readouterr().err
+
+
+def test_search_help_offers_each_target_its_own_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        run(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "versions: name, version, created_at or metrics.KEY" in text
+    assert "models (--models): name, created_at or updated_at" in text
+
+
+def test_show_says_when_the_file_is_missing(filled: ModelRegistry, cli: Cli) -> None:
+    mv = filled.get_version("churn", 2)
+    Path(filled.artifacts.describe(mv.storage_path)).unlink()
+    code, out, _ = cli("show", "churn@2")
+    assert code == EXIT_OK and "(missing)" in out  # once: a path, as if it were there
+    assert _json(cli("show", "churn@2", "--json"))["file_problem"] == "missing"
+    assert _json(cli("show", "churn@1", "--json"))["file_problem"] is None

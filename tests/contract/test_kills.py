@@ -14,13 +14,12 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import dbsources
 import registry_core
 from registry_core import ModelRegistry
 from registry_core.session import Session
@@ -36,24 +35,6 @@ def _ctx() -> Any:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["registry_core", "psycopg", "mysql.connector"])
     return ctx
-
-
-def _fresh_url(engine: str, servers: Any, tmp_path: Path, created: list[str], i: int) -> str:
-    """A new empty database (or SQLite file) for one trial."""
-    if engine == "sqlite":
-        return f"sqlite:///{tmp_path / f'trial-{i}.db'}"
-    url = dbsources.create_database(engine, servers.admin_url(engine))
-    created.append(url)
-    return url
-
-
-@pytest.fixture
-def fresh_databases(engine: str, servers: Any, tmp_path: Path) -> Iterator[Callable[[int], str]]:
-    created: list[str] = []
-    yield lambda i: _fresh_url(engine, servers, tmp_path, created, i)
-    if engine != "sqlite":
-        for url in created:
-            dbsources.drop_database(engine, servers.admin_url(engine), url)
 
 
 # -- a first connect killed after each of its statements ---------------------------------
@@ -102,12 +83,12 @@ def _statements_of_a_first_connect(url: str, artifacts: str) -> int:
 def test_a_first_connect_killed_after_any_statement_is_completed_by_the_next(
     engine: str, fresh_databases: Callable[[int], str], tmp_path: Path
 ) -> None:
-    artifacts = str(tmp_path / "artifacts")
-    total = _statements_of_a_first_connect(fresh_databases(0), artifacts)
+    total = _statements_of_a_first_connect(fresh_databases(0), str(tmp_path / "artifacts"))
     assert total > 10
     ctx = _ctx()
     for k in range(1, total + 1):
         url = fresh_databases(k)
+        artifacts = str(tmp_path / f"artifacts-{k}")  # a registry of its own each time
         child = ctx.Process(target=_connect_and_die_after, args=(url, artifacts, k))
         child.start()
         child.join(60)

@@ -77,3 +77,18 @@ def test_url_and_json_before_the_command(
     # the command's own --url wins over the one before it
     code, out, _ = _cli(capsys, "--url", "sqlite:///elsewhere.db", "--json", "ls", "--url", missing)
     assert code == EXIT_FAILED and "none.db" in json.loads(out)["error"]["message"]
+
+
+def test_ctrl_c_exits_130_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from registry_core.cli import entry
+
+    def interrupted(argv: object = None) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry, "run", interrupted)
+    with pytest.raises(SystemExit) as info:
+        entry.main()
+    assert info.value.code == 130
+    assert capsys.readouterr().err == "registry-core: interrupted\n"  # once: nothing

@@ -129,13 +129,18 @@ def test_the_text_report(source: str, tmp_path: Path, capsys: pytest.CaptureFixt
 def test_a_shared_artifact_store_is_refused_unless_asked_for(
     source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # a SQLite file's default store is the artifacts/ folder beside it: two files in one
-    # folder share it; so does $MODEL_REGISTRY_ARTIFACTS for both sides
+    # one folder given to both sides (here the source's own): they would share it; so would
+    # $MODEL_REGISTRY_ARTIFACTS for both sides
     beside = f"sqlite:///{tmp_path / 'beside.db'}"
-    code, out, err = _cli(capsys, "copy", source, beside)
+    own = registry_core.connect(source, migrate=False)
+    folder = own.artifacts.location
+    own.close()
+    code, out, err = _cli(capsys, "copy", source, beside, "--target-artifacts", folder)
     assert code == EXIT_FAILED and "share one artifact store" in err
     assert not (tmp_path / "beside.db").exists()  # refused before anything was made
-    code, out, _ = _cli(capsys, "copy", source, beside, "--shared-artifacts")
+    code, out, _ = _cli(
+        capsys, "copy", source, beside, "--target-artifacts", folder, "--shared-artifacts"
+    )
     assert code == EXIT_OK
     assert "files:    0 copied (0 B), 3 already there" in out
     assert "share one artifact store" in out

@@ -26,7 +26,7 @@ assert [m.version for m in load_migrations()][0] == "001"
 with registry_core.connect() as reg:                     # ./registry.db, the embedded default
     v = reg.save_model({"w": 1}, "smoke", tags={"t": "x"})
     assert reg.load_model("smoke") == {"w": 1}
-    assert (here / "registry.db").exists() and (here / "artifacts").is_dir()
+    assert (here / "registry.db").exists() and (here / "registry-artifacts").is_dir()
     print("ok", v.version, reg.database_stats().schema_version)
 try:
     registry_core.open_backend("postgresql://u@127.0.0.1/db")

@@ -138,3 +138,40 @@ def test_same_place(tmp_path: Path) -> None:
     assert memory.same_place(open_store("memory://rc-unit/a/"))
     assert not memory.same_place(open_store("memory://rc-unit/b"))
     assert not memory.same_place(open_store("/rc-unit/a"))  # same path, another protocol
+
+
+@pytest.mark.parametrize("location", ["s3:/bucket", "s3:bucket", "gs:/b/p", "memory:/x"])
+def test_a_url_without_its_slashes_is_refused_not_a_folder(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInputError, match="without '//'"):
+        open_store(location)
+    assert list(tmp_path.iterdir()) == []  # once: a folder named "s3:" held the files
+
+
+@pytest.mark.parametrize("location", ["s3://", "memory://", "s3:///"])
+def test_a_url_without_a_bucket_is_refused(location: str) -> None:
+    pytest.importorskip("s3fs")
+    with pytest.raises(InvalidInputError, match="names no bucket"):
+        open_store(location)  # once: "s3://" put the files in a bucket named "models"
+
+
+def test_a_registry_with_an_id_gets_a_default_store_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(ARTIFACTS_ENV, raising=False)
+    rid, other = "1a2b3c4d-0000-4000-8000-000000000000", "9f9f9f9f-0000-4000-8000-000000000000"
+    dev = default_artifacts(parse_url("sqlite:////data/dev.db"), None, rid)
+    prod = default_artifacts(parse_url("sqlite:////data/prod.db"), None, other)
+    assert (dev, prod) == (Path("/data/dev-artifacts"), Path("/data/prod-artifacts"))
+    team_a = default_artifacts(
+        parse_url("postgresql://u@db/reg?options=-csearch_path%3Da"), None, rid
+    )
+    team_b = default_artifacts(
+        parse_url("postgresql://u@db/reg?options=-csearch_path%3Db"), None, other
+    )
+    assert team_a == Path("artifacts/postgresql-db-5432-reg-1a2b3c4d") and team_a != team_b
+    memory = default_artifacts(parse_url("sqlite://:memory:"), None, rid)
+    assert memory.name == f"registry-core-{rid}" and memory.is_absolute()
+    assert default_artifacts(parse_url("sqlite:////data/dev.db"), "s3://b/p", rid) == "s3://b/p"

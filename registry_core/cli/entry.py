@@ -82,7 +82,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 def main() -> None:
     """The console script: run(), then exit with its code. A reader that closes stdout early
     ends the output quietly with EXIT_PIPE (https://docs.python.org/3/library/signal.html,
-    "Note on SIGPIPE"); Ctrl-C exits with EXIT_INTERRUPTED, without a traceback."""
+    "Note on SIGPIPE"); Ctrl-C exits with EXIT_INTERRUPTED, saying so on stderr without a
+    traceback."""
     code: int | str | None
     try:
         try:
@@ -96,5 +97,6 @@ def main() -> None:
         os.dup2(devnull, sys.stdout.fileno())
         code = EXIT_PIPE
     except KeyboardInterrupt:
+        print("registry-core: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
     sys.exit(code)
