@@ -42,6 +42,9 @@ class PostgreSQLDialect(Dialect):
     writable_ctes: ClassVar[bool] = True
     begin_snapshot: ClassVar[tuple[str, ...]] = ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",)
     database_size_sql: ClassVar[str | None] = "SELECT pg_database_size(current_database())"
+    # psycopg prepares a statement on its 5th use, in a round trip of its own: COMMIT gains
+    # nothing from it, and that extra round trip fell inside whichever call came 5th
+    control_options: ClassVar[dict[str, Any]] = {"prepare": False}
 
     def type_names(self) -> dict[str, str]:
         exact = 'TEXT COLLATE "C"'
