@@ -441,3 +441,46 @@ def test_the_backup_cycle_restores_what_the_source_has(
             with registry_core.connect(db_url, artifacts=prod_art) as prod:
                 assert restored.save_model(0, name).version == prod.save_model(0, name).version
         assert restored.verify().ok
+
+
+# -- a process opened before schema 007 ----------------------------------------------------------
+def test_a_process_opened_before_schema_007_leaves_no_wrong_data(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A registry whose queries were rendered at schema 006 keeps saving while another
+    process applies 007: the numbers it writes are right in the new column (the database
+    computes them), the models it creates have an identity (derived from their row, the same
+    at every export), and a copy follows their renames."""
+    from registry_core.stores import open_store
+
+    old_backend = registry_core.open_backend(db_url)
+    old_backend.migrate(target="006")
+    old = ModelRegistry(old_backend, open_store(str(tmp_path / "art")))
+    backup, backup_art = f"sqlite:///{tmp_path / 'backup.db'}", tmp_path / "backup-art"
+    try:
+        old.save_model("a1", "a")
+        with registry_core.open_backend(db_url) as upgrader:
+            assert upgrader.migrate() == ["007"]
+        for i in range(2, 12):  # 10 after 9: numbers, not text
+            old.save_model(f"a{i}", "a")
+        old.save_model("b1", "b")  # a model created at 006: no uid written
+        assert isinstance(old_backend, SQLMetadataBackend) and old_backend.queries.level == 6
+        with registry_core.open_backend(db_url) as new:
+            assert isinstance(new, SQLMetadataBackend)
+            rows = new.query("SELECT version, version_number FROM mr_model_versions")
+            assert sorted(int(v) for v, _ in rows) == sorted(int(n) for _, n in rows)
+            assert new.query("SELECT uid FROM mr_models WHERE name = 'b'") == [(None,)]
+            assert new.get_version("a").version == "11"
+            uids = [
+                {m.name: m.uid for m in new.export_models()} for _ in range(2)
+            ]  # derived, stable
+            assert uids[0] == uids[1] and None not in uids[0].values()
+        _copy(db_url, backup, tmp_path / "art", backup_art)
+        old.rename_model("b", "b-renamed")
+        report = _copy(db_url, backup, tmp_path / "art", backup_art)
+        assert report.models_renamed == 1 and report.models_copied == 0
+        with registry_core.connect(backup, artifacts=backup_art) as copy:
+            assert [m.name for m in copy.list_models()] == ["a", "b-renamed"]
+            assert copy.get_version("a").version == "11"
+    finally:
+        old.close()
