@@ -5,7 +5,8 @@ A backend module subclasses `SQLMetadataBackend` and supplies only what truly di
 open connections (`_open`, `_checkout`, `_close`), the migration lock (`_migration_lock`) and
 its Dialect. Here each call is a short door: transactions and retries live in
 `transactions.py`, migrations in `schema.py`, a save in `save.py`, a search page in `search.py`,
-the copy's database side in `sqltransfer.py`, and building records from rows in `rows.py`.
+the copy's database side in `sqltransfer.py` (reading) and `sqlimport.py` (writing), and
+building records from rows in `rows.py`.
 """
 
 from __future__ import annotations
@@ -478,7 +479,7 @@ class SQLMetadataBackend(Schema):
                 return
             after = int(rows[-1][5])
 
-    # -- moving a registry: doors into registry_core.sqltransfer --------------------------
+    # -- moving a registry: doors into registry_core.sqltransfer and sqlimport -------------
     def export_models(self, names: Sequence[str] | None = None) -> Iterator[ExportedModel]:
         wanted: list[str] | None = None
         if names is not None:

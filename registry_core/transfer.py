@@ -26,12 +26,10 @@ copy then raises CopyRefusedError with its report. `dry_run=True` compares only.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +41,7 @@ from registry_core.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from registry_core.progress import CopyProgress, Progress, Reporter, reporter
 from registry_core.records import ExportedModel, ExportedVersion, ImportResult
 from registry_core.registry import claim_store, registry_store
 from registry_core.stores import ArtifactStore, open_store
@@ -51,23 +50,10 @@ from registry_core.urls import ARTIFACTS_ENV, DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
 
+__all__ = ["CopyProgress", "CopyRefusedError", "CopyReport", "copy_registry"]
+
 #: models per snapshot in the second pass (lineage edges to models copied later)
 _SECOND_PASS_BATCH = 500
-
-
-@dataclass(frozen=True)
-class CopyProgress:
-    """Where a copy stands, given to a `progress` callable after each file and each model.
-    Totals are None when unknown (a copy of named models does not count their versions
-    first); `bytes_done` counts the files of the versions handled, copied or already there."""
-
-    model: str
-    models_done: int
-    models_total: int | None
-    versions_done: int
-    versions_total: int | None
-    bytes_done: int
-    bytes_total: int | None
 
 
 @dataclass(frozen=True)
@@ -135,9 +121,6 @@ class CopyRefusedError(AlreadyExistsError):
         )
         self.report = report
 
-
-#: what `progress=` takes: None (a bar if stderr is a terminal), True, False, or a callable
-Progress = bool | Callable[[CopyProgress], None] | None
 
 #: how many skipped edges a report lists
 _LISTED = 20
@@ -221,7 +204,7 @@ def copy_registry(
         report = CopyReport(
             source_parsed.masked(), target_parsed.masked(), shared_artifacts=shared, dry_run=dry_run
         )
-        copier = _Copier(source, None, source_store, before, _reporter(progress, source, names))
+        copier = _Copier(source, None, source_store, before, reporter(progress, source, names))
         try:
             if dry_run:  # the target as it is, and its store as found: nothing written
                 with _target_as_it_is(target_url, target_parsed) as copier.target:
@@ -408,7 +391,7 @@ class _Copier:
         target: MetadataBackend | None,
         source_store: ArtifactStore,
         target_store: ArtifactStore | None,
-        reporter: _Reporter,
+        reporter: Reporter,
     ) -> None:
         self.source, self.target = source, target  # target None: a dry run into nothing
         self.source_store, self.target_store = source_store, target_store
@@ -602,101 +585,3 @@ def _closing(models: Iterator[ExportedModel]) -> Iterator[Iterator[ExportedModel
         close = getattr(models, "close", None)
         if close is not None:
             close()
-
-
-# -- progress --------------------------------------------------------------------------------
-
-
-class _Reporter:
-    """Counts progress and hands it to a callable or to tqdm bars (or nowhere)."""
-
-    def __init__(
-        self,
-        totals: tuple[int | None, int | None, int | None],
-        sink: Callable[[CopyProgress], None] | None = None,
-        bars: list[Any] | None = None,
-    ) -> None:
-        self.models_total, self.versions_total, self.bytes_total = totals
-        self.sink = sink
-        self.bars = bars or []
-        self.models_done = self.versions_done = self.bytes_done = 0
-
-    def _emit(self, model: str) -> None:
-        if self.sink is not None:
-            self.sink(
-                CopyProgress(
-                    model,
-                    self.models_done,
-                    self.models_total,
-                    self.versions_done,
-                    self.versions_total,
-                    self.bytes_done,
-                    self.bytes_total,
-                )
-            )
-
-    def bytes(self, model: str, n: int) -> None:
-        self.bytes_done += n
-        if self.bars:
-            self.bars[2].update(n)
-        self._emit(model)
-
-    def versions(self, model: str, n: int) -> None:
-        self.versions_done += n
-        if self.bars:
-            self.bars[1].update(n)
-
-    def model_done(self, model: ExportedModel) -> None:
-        self.models_done += 1
-        if self.bars:
-            self.bars[0].update(1)
-        self._emit(model.name)
-
-    def close(self) -> None:
-        for bar in self.bars:
-            bar.close()
-
-
-def _reporter(progress: Progress, source: MetadataBackend, names: list[str] | None) -> _Reporter:
-    if progress is False:
-        return _Reporter((None, None, None))
-    if progress is None and not _is_terminal(sys.stderr):
-        return _Reporter((None, None, None))
-    totals: tuple[int | None, int | None, int | None]
-    if names is None:
-        stats = source.stats()  # outside the snapshot: for the bars only
-        totals = (stats.total_models, stats.total_versions, stats.total_size_bytes)
-    else:
-        totals = (len(names), None, None)
-    if callable(progress):
-        return _Reporter(totals, sink=progress)
-    try:
-        tqdm = importlib.import_module("tqdm").tqdm
-    except ImportError:
-        print(
-            "registry-core: no progress bar: tqdm is not installed "
-            "(pip install 'registry-core[progress]')",
-            file=sys.stderr,
-        )
-        return _Reporter(totals)
-    bars = [
-        tqdm(total=totals[0], desc="models", unit="", position=0, file=sys.stderr),
-        tqdm(total=totals[1], desc="versions", unit="", position=1, file=sys.stderr),
-        tqdm(
-            total=totals[2],
-            desc="bytes",
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            position=2,
-            file=sys.stderr,
-        ),
-    ]
-    return _Reporter(totals, bars=bars)
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
