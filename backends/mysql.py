@@ -186,6 +186,9 @@ class MySQLDialect(Dialect):
     def index_table(self, table: str) -> str:
         return f" ON {table}"
 
+    def if_absent_clause(self, key: str) -> str:
+        return f"ON DUPLICATE KEY UPDATE {key} = {key}"
+
     def type_names(self) -> dict[str, str]:
         return {
             "id_pk": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",

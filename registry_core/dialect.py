@@ -201,18 +201,27 @@ class Dialect:
 
     def expand(self, sql: str) -> str:
         """A shared migration file with its `{{tokens}}` replaced by this dialect's SQL;
-        `{{on:TABLE}}` after DROP INDEX names the table where the dialect needs it."""
+        `{{on:TABLE}}` after DROP INDEX names the table where the dialect needs it, and
+        `{{if_absent:KEY}}` ends an INSERT that keeps a row already there."""
         names = {"int": self.int_cast_type, **self.type_names()}
 
         def sub(m: re.Match[str]) -> str:
             key, arg = m.group(1), m.group(2)
             if key == "on" and arg:
                 return self.index_table(arg)
+            if key == "if_absent" and arg:
+                return self.if_absent_clause(arg)
             if key not in names or arg:
                 raise InvalidInputError(f"migration uses unknown token {m.group(0)}")
             return names[key]
 
         return re.sub(r"\{\{\s*([a-z_]+)(?::([a-z_]+))?\s*\}\}", sub, sql)
+
+    def if_absent_clause(self, key: str) -> str:
+        """What ends an INSERT of a migration that must do nothing when a row with the same
+        `key` exists (`{{if_absent:KEY}}`): so that a migration resumed on MySQL, where the
+        DDL before it committed, can run it again."""
+        return f"ON CONFLICT ({key}) DO NOTHING"
 
     def index_table(self, table: str) -> str:
         """What follows `DROP INDEX name`: MySQL names the table (" ON t"), others nothing."""
