@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from registry_core import forksafe
 from registry_core.dialect import Dialect, ErrorKind, insert_statement
 from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
 from registry_core.pool import ConnectionPool
@@ -321,6 +322,7 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             connect,
             close=lambda c: c.close(),
             reset=lambda c: c.rollback(),
+            forget=_forget,
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
         )
@@ -383,3 +385,13 @@ class MySQLMetadataBackend(SQLMetadataBackend):
 
     def _close(self) -> None:
         self._pool.close()
+
+
+def _forget(conn: Any) -> None:
+    """In a forked child: the parent's connection is never used nor closed here (closing sends
+    COM_QUIT on the shared socket). The pure-Python driver's socket is pointed at /dev/null;
+    the C extension does not expose its socket, so its connection is only kept, unused."""
+    forksafe.keep(conn)
+    sock = getattr(getattr(conn, "_socket", None), "sock", None)
+    if sock is not None and sock.fileno() >= 0:
+        forksafe.detach_socket(sock.fileno())

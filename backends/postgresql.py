@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from registry_core import forksafe
 from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
 from registry_core.pool import ConnectionPool
@@ -151,6 +152,7 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             close=lambda c: c.close(),
             reset=_reset,
             broken=lambda c: bool(c.closed or c.broken),
+            forget=_forget,
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
         )
@@ -216,6 +218,14 @@ def _reset(conn: Any) -> None:
 
     if conn.info.transaction_status != TransactionStatus.IDLE:
         conn.execute("ROLLBACK")
+
+
+def _forget(conn: Any) -> None:
+    """In a forked child: the parent's connection is never used nor closed here (libpq would
+    send Terminate on the shared socket when the object goes)."""
+    forksafe.keep(conn)
+    if not conn.closed:
+        forksafe.detach_socket(conn.pgconn.socket)
 
 
 def _interrupt(conn: Any) -> None:

@@ -7,11 +7,15 @@ then calls `drop_idle()`, because a dead server's connections die together, and 
 once on a new connection (`registry_core.transactions`). New connections are made on demand in the
 calling thread, bounded by the driver's connect timeout: no background reconnection with back-off
 that could keep a call waiting after the server is back.
+
+A forked child never uses its parent's connections (`registry_core.forksafe`): it forgets them
+through the backend's `forget` hook and opens its own on first use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import deque
@@ -19,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
+from registry_core import forksafe
 from registry_core.errors import BackendUnavailableError
 
 C = TypeVar("C")
@@ -27,7 +32,8 @@ C = TypeVar("C")
 class ConnectionPool(Generic[C]):
     """Up to `max_size` connections made by `connect`; `checkout` waits up to `timeout` s for a
     free slot. A connection whose user raised is rolled back with `reset`, and closed (not
-    reused) if that fails or `broken(conn)` says it is unusable."""
+    reused) if that fails or `broken(conn)` says it is unusable. In a forked child the
+    parent's connections are passed to `forget` (which must not close them) and dropped."""
 
     def __init__(
         self,
@@ -36,17 +42,35 @@ class ConnectionPool(Generic[C]):
         close: Callable[[C], None],
         reset: Callable[[C], None],
         broken: Callable[[C], bool] = lambda conn: False,
+        forget: Callable[[C], None] = forksafe.keep,
         max_size: int = 10,
         timeout: float = 30.0,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._connect, self._close_conn, self._reset, self._broken = connect, close, reset, broken
+        self._forget = forget
         self.max_size, self.timeout = max_size, timeout
         self._idle: deque[C] = deque()
+        #: every connection this process opened and has not closed, idle or in use, by id
+        self._open: dict[int, C] = {}
         self._size = 0
         self._cond = threading.Condition()
         self._closed = False
+        self._pid = os.getpid()
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connections, start empty."""
+        inherited = list(self._open.values())
+        self._open, self._idle, self._size = {}, deque(), 0
+        self._cond = threading.Condition()  # another thread may have held the old one
+        self._pid = os.getpid()
+        for conn in inherited:
+            try:
+                self._forget(conn)
+            except Exception:  # the connection was already unusable
+                forksafe.keep(conn)
 
     @contextmanager
     def checkout(self) -> Iterator[C]:
@@ -60,6 +84,8 @@ class ConnectionPool(Generic[C]):
             self._put(conn, ok)
 
     def _get(self) -> C:
+        if self._pid != os.getpid():  # forked without Python's fork hooks
+            self._after_fork()
         deadline = time.monotonic() + self.timeout
         with self._cond:
             while True:
@@ -78,14 +104,19 @@ class ConnectionPool(Generic[C]):
                     )
                 self._cond.wait(left)
         try:  # a new connection in the slot counted above; the slot is freed if this fails
-            return self._connect()
+            conn = self._connect()
         except BaseException:
             with self._cond:
                 self._size -= 1
                 self._cond.notify()
             raise
+        with self._cond:
+            self._open[id(conn)] = conn
+        return conn
 
     def _put(self, conn: C, ok: bool) -> None:
+        if id(conn) not in self._open:  # a parent's connection, forgotten at a fork
+            return
         if not ok:
             try:
                 self._reset(conn)
@@ -105,6 +136,8 @@ class ConnectionPool(Generic[C]):
 
     def discard(self, conn: C) -> None:
         """Closes a connection that was checked out and frees its slot."""
+        if id(conn) not in self._open:  # forgotten at a fork: not this process's to close
+            return
         self._safe_close(conn)
         with self._cond:
             self._size -= 1
@@ -121,6 +154,7 @@ class ConnectionPool(Generic[C]):
         return len(idle)
 
     def _safe_close(self, conn: C) -> None:
+        self._open.pop(id(conn), None)
         # closing a broken connection may fail; there is nothing more to do about it
         with contextlib.suppress(Exception):
             self._close_conn(conn)
