@@ -109,9 +109,15 @@ _RETRY = {1213}  # ER_LOCK_DEADLOCK
 # the connection is gone or cannot be made: server shutdown, killed (1927 MariaDB), can't
 # connect, gone away, lost during query, lost (2055), idle disconnect (4031 MySQL 8.4+)
 _LOST = {1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
-# the server refused the work: too many connections, access denied, unknown database, lock
-# wait timeout
-_UNAVAILABLE = {1040, 1044, 1045, 1049, 1205}
+# the server refused the work: too many connections, access denied (login), unknown database,
+# lock wait timeout
+_UNAVAILABLE = {1040, 1045, 1049, 1205}
+# read-only: --read-only/super_read_only (1290), a READ ONLY transaction (1792), read-only mode
+# (1836), a schema made READ ONLY (3989, MySQL 8.0.22+)
+_READ_ONLY = {1290, 1792, 1836, 3989}
+# a missing privilege: database (1044), table (1142), column (1143), global (1227), routine
+# (1370)
+_PERMISSION = {1044, 1142, 1143, 1227, 1370}
 
 
 class MySQLDialect(Dialect):
@@ -231,12 +237,9 @@ class MySQLDialect(Dialect):
         from mysql.connector import errors
 
         errno = getattr(exc, "errno", None)
-        timeouts = (
-            errors.ReadTimeoutError,
-            errors.WriteTimeoutError,
-            errors.ConnectionTimeoutError,
-        )
-        if isinstance(exc, timeouts):
+        if isinstance(exc, errors.ConnectionTimeoutError):
+            return ErrorKind.CONNECT_TIMEOUT  # connection_timeout
+        if isinstance(exc, (errors.ReadTimeoutError, errors.WriteTimeoutError)):
             return ErrorKind.TIMEOUT  # read_timeout/write_timeout, set from call_timeout
         if errno in _UNIQUE:
             return ErrorKind.UNIQUE
@@ -248,6 +251,10 @@ class MySQLDialect(Dialect):
             return ErrorKind.LOST
         if errno in _UNAVAILABLE:
             return ErrorKind.UNAVAILABLE
+        if errno in _READ_ONLY:
+            return ErrorKind.READ_ONLY
+        if errno in _PERMISSION:
+            return ErrorKind.PERMISSION
         if isinstance(exc, errors.OperationalError) and (errno is None or errno < 0):
             # the driver's own "MySQL Connection not available" (errno -1) on a dead socket
             return ErrorKind.LOST
@@ -283,6 +290,10 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         if self.call_timeout <= 0:
             raise InvalidInputError("mysql URL option call_timeout must be above 0")
         wait = max(1, math.ceil(self.call_timeout))  # the driver takes whole seconds
+        self.connect_timeout = (
+            float(driver.get("connection_timeout", max(2, min(10, wait)))),
+            "connection_timeout",
+        )
         kwargs: dict[str, Any] = {
             "connection_timeout": max(2, min(10, wait)),
             "read_timeout": wait,

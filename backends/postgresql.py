@@ -75,8 +75,12 @@ class PostgreSQLDialect(Dialect):
             return ErrorKind.RETRY
         if state == "42P01":  # undefined_table
             return ErrorKind.MISSING_TABLE
+        if state == "25006":  # read_only_sql_transaction: a standby, or a read-only role
+            return ErrorKind.READ_ONLY
+        if state == "42501":  # insufficient_privilege
+            return ErrorKind.PERMISSION
         if not state and "timeout expired" in str(exc):
-            return ErrorKind.TIMEOUT  # libpq's connect_timeout (set from call_timeout)
+            return ErrorKind.CONNECT_TIMEOUT  # libpq's connect_timeout
         if state.startswith(_LOST_PREFIXES) or (
             not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
         ):
@@ -129,6 +133,7 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         if self.call_timeout <= 0:
             raise InvalidInputError("postgresql URL option call_timeout must be above 0")
         options.setdefault("connect_timeout", str(max(2, min(10, int(self.call_timeout)))))
+        self.connect_timeout = (float(options["connect_timeout"]), "connect_timeout")
         options.setdefault("application_name", "registry-core")
         params: dict[str, Any] = {
             "host": self.url.host,

@@ -101,6 +101,8 @@ class SQLiteDialect(Dialect):
                 return ErrorKind.UNAVAILABLE
             if "no such table" in text:
                 return ErrorKind.MISSING_TABLE
+            if "readonly database" in text:  # a read-only file or PRAGMA query_only
+                return ErrorKind.READ_ONLY
         return ErrorKind.OTHER
 
 

@@ -78,7 +78,11 @@ class Schema(Transactions):
     def _read_status(self) -> MigrationStatus:
         with self._session() as s:
             conn = s.conn
-            migrator = Migrator(self.dialect, lambda: self._transaction_on(conn), self.migrations)
+            # a read transaction: reading the status never waits for a writer (SQLite's
+            # BEGIN IMMEDIATE would queue every process's first call behind a migration)
+            migrator = Migrator(
+                self.dialect, lambda: self._transaction_on(conn, write=False), self.migrations
+            )
             return migrator.status()
 
     def dry_run(self, *, target: str | None = None, down: bool = False) -> list[tuple[str, str]]:

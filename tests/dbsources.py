@@ -196,3 +196,45 @@ def _admin(engine: str, admin_url: str, sql: str) -> None:
 
 def environ() -> Mapping[str, str]:
     return os.environ
+
+
+#: the password of the read-only users tests make (distinctive: no message may show it)
+READ_ONLY_PASSWORD = "rc-ReadOnly-5b1d"
+#: a statement that makes one connection's session read-only, per engine (a write then fails
+#: as on a standby or a read-only server)
+READ_ONLY_SESSION = {
+    "sqlite": "PRAGMA query_only = ON",
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+
+
+def create_read_only_user(engine: str, admin_url: str, db_url: str) -> str:
+    """A user that may read every table of `db_url`'s database and write none; returns
+    `db_url` as that user."""
+    name = "rc_ro_" + uuid.uuid4().hex[:10]
+    database = urlsplit(db_url).path.lstrip("/")
+    if engine == "postgresql":
+        _admin(engine, admin_url, f"CREATE ROLE {name} LOGIN PASSWORD '{READ_ONLY_PASSWORD}'")
+        for sql in (
+            f"GRANT USAGE ON SCHEMA public TO {name}",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}",
+        ):
+            _admin(engine, db_url, sql)
+    else:
+        _admin(engine, admin_url, f"CREATE USER '{name}'@'%' IDENTIFIED BY '{READ_ONLY_PASSWORD}'")
+        _admin(engine, admin_url, f"GRANT SELECT ON {database}.* TO '{name}'@'%'")
+    parts = urlsplit(db_url)
+    netloc = f"{name}:{READ_ONLY_PASSWORD}@{parts.hostname}:{parts.port}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def drop_read_only_user(engine: str, admin_url: str, db_url: str, user_url: str) -> None:
+    name = urlsplit(user_url).username
+    assert name and name.startswith("rc_ro_")
+    if engine == "postgresql":
+        _admin(engine, db_url, f"DROP OWNED BY {name}")
+        _admin(engine, admin_url, f"DROP ROLE IF EXISTS {name}")
+    else:
+        _admin(engine, admin_url, f"DROP USER IF EXISTS '{name}'@'%'")
