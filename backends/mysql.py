@@ -32,9 +32,10 @@ from typing import Any, ClassVar
 from registry_core import forksafe
 from registry_core.dialect import Dialect, ErrorKind, insert_statement
 from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
-from registry_core.pool import ConnectionPool
-from registry_core.session import Session
+from registry_core.pool import ConnectionPool, socket_has_news
+from registry_core.session import Session, TimedOut
 from registry_core.sqlbackend import SQLMetadataBackend
+from registry_core.transactions import CommitLost
 from registry_core.urls import POOL_OPTIONS, scrub, take_options
 
 SQL_MODE = (
@@ -334,6 +335,9 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             close=lambda c: c.close(),
             reset=lambda c: c.rollback(),
             forget=_forget,
+            stale=_stale,
+            abort=lambda c: c.shutdown(),  # closes the socket without sending COM_QUIT
+            dead=lambda exc: isinstance(exc, (TimedOut, CommitLost)) or _ENDED.ended(exc),
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
         )
@@ -396,6 +400,23 @@ class MySQLMetadataBackend(SQLMetadataBackend):
 
     def _close(self) -> None:
         self._pool.close()
+
+
+#: classifies exceptions for the pool before the server's dialect is known (classify does not
+#: depend on the server)
+_ENDED = MySQLDialect(ServerInfo("MySQL", (8, 0, 20)))
+
+
+def _stale(conn: Any) -> bool:
+    """Whether the server ended an idle connection (no round trip: see socket_has_news). The
+    C extension does not expose its socket: its connections are not checked."""
+    sock = getattr(getattr(conn, "_socket", None), "sock", None)
+    if sock is None:
+        return False
+    try:
+        return socket_has_news(sock.fileno())
+    except (OSError, ValueError):
+        return True
 
 
 def _forget(conn: Any) -> None:

@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 from registry_core import forksafe
 from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
-from registry_core.pool import ConnectionPool
-from registry_core.session import Session, server_log
+from registry_core.pool import ConnectionPool, socket_has_news
+from registry_core.session import Session, TimedOut, server_log
 from registry_core.sqlbackend import SQLMetadataBackend
+from registry_core.transactions import CommitLost
 from registry_core.urls import POOL_OPTIONS, scrub, take_options
 from registry_core.watchdog import Watchdog
 
@@ -158,6 +159,8 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             reset=_reset,
             broken=lambda c: bool(c.closed or c.broken),
             forget=_forget,
+            stale=_stale,
+            dead=lambda exc: isinstance(exc, (TimedOut, CommitLost)) or _DIALECT.ended(exc),
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
         )
@@ -178,7 +181,7 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
                 f"cannot connect to {self.url.masked()}: "
                 f"{scrub(str(exc).strip(), self.url.secrets())}"
             ) from exc
-        return PostgreSQLDialect()
+        return _DIALECT
 
     @contextmanager
     def _checkout(self) -> Iterator[Any]:
@@ -223,6 +226,17 @@ def _reset(conn: Any) -> None:
 
     if conn.info.transaction_status != TransactionStatus.IDLE:
         conn.execute("ROLLBACK")
+
+
+_DIALECT = PostgreSQLDialect()
+
+
+def _stale(conn: Any) -> bool:
+    """Whether the server ended an idle connection (no round trip: see socket_has_news)."""
+    try:
+        return bool(conn.closed) or socket_has_news(conn.pgconn.socket)
+    except Exception:  # no socket any more
+        return True
 
 
 def _forget(conn: Any) -> None:

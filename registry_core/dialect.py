@@ -280,6 +280,15 @@ class Dialect:
         """How a driver exception is treated."""
         return ErrorKind.OTHER
 
+    def ended(self, exc: BaseException) -> bool:
+        """Whether a driver error raised while a connection was in use means the connection
+        is gone or its wait on the server timed out (LOST or TIMEOUT): it is then closed,
+        never rolled back or reused."""
+        return isinstance(exc, self.driver_errors()) and self.classify(exc) in (
+            ErrorKind.LOST,
+            ErrorKind.TIMEOUT,
+        )
+
 
 def insert_statement(table: str, columns: Sequence[str]) -> str:
     cols = ", ".join(columns)

@@ -1,12 +1,17 @@
 """The connection pool of the server backends (PostgreSQL and MySQL/MariaDB), one implementation
 for both drivers so that they behave alike when a server restarts or hangs.
 
-It never checks a connection before handing it out (a ping per call would double the round
-trips of a read). A connection that died while idle fails at its first statement; the backend
-then calls `drop_idle()`, because a dead server's connections die together, and retries the call
-once on a new connection (`registry_core.transactions`). New connections are made on demand in the
-calling thread, bounded by the driver's connect timeout: no background reconnection with back-off
-that could keep a call waiting after the server is back.
+It never pings a connection before handing it out (a ping per call would double the round
+trips of a read); it only polls the idle connection's socket, without waiting: a server that
+ended the session (a stop, a restart, a failover, an idle timeout) has said so or closed it, and
+that connection is closed instead of used (`socket_has_news`). A connection that died unseen
+fails at its first statement; the backend then calls `drop_idle()`, because a dead server's
+connections die together, and retries the call once on a new connection
+(`registry_core.transactions`). A connection whose wait timed out or that was lost in use is
+closed without a rollback (`dead`, `abort`): a hung server would make the rollback wait again.
+New connections are made on demand in the calling thread, bounded by the driver's connect
+timeout: no background reconnection with back-off that could keep a call waiting after the
+server is back.
 
 A forked child never uses its parent's connections (`registry_core.forksafe`): it forgets them
 through the backend's `forget` hook and opens its own on first use.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 import time
 from collections import deque
@@ -32,8 +38,11 @@ C = TypeVar("C")
 class ConnectionPool(Generic[C]):
     """Up to `max_size` connections made by `connect`; `checkout` waits up to `timeout` s for a
     free slot. A connection whose user raised is rolled back with `reset`, and closed (not
-    reused) if that fails or `broken(conn)` says it is unusable. In a forked child the
-    parent's connections are passed to `forget` (which must not close them) and dropped."""
+    reused) if that fails or `broken(conn)` says it is unusable. An idle connection that
+    `stale(conn)` finds ended by the server (its socket readable while idle: see
+    `socket_has_news`) is closed at checkout instead of being handed out. In a forked child
+    the parent's connections are passed to `forget` (which must not close them) and
+    dropped."""
 
     def __init__(
         self,
@@ -43,13 +52,17 @@ class ConnectionPool(Generic[C]):
         reset: Callable[[C], None],
         broken: Callable[[C], bool] = lambda conn: False,
         forget: Callable[[C], None] = forksafe.keep,
+        stale: Callable[[C], bool] = lambda conn: False,
+        dead: Callable[[BaseException], bool] = lambda exc: False,
+        abort: Callable[[C], None] | None = None,
         max_size: int = 10,
         timeout: float = 30.0,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._connect, self._close_conn, self._reset, self._broken = connect, close, reset, broken
-        self._forget = forget
+        self._forget, self._stale, self._dead = forget, stale, dead
+        self._abort = close if abort is None else abort
         self.max_size, self.timeout = max_size, timeout
         self._idle: deque[C] = deque()
         #: every connection this process opened and has not closed, idle or in use, by id
@@ -74,14 +87,20 @@ class ConnectionPool(Generic[C]):
 
     @contextmanager
     def checkout(self) -> Iterator[C]:
-        """A connection for the duration of the `with` block."""
+        """A connection for the duration of the `with` block. If the block raises an
+        exception that `dead(exc)` says ended the connection (lost, or its wait timed out), the
+        connection is closed without a rollback: a rollback sent to a hung server would wait
+        as long again."""
         conn = self._get()
-        ok = False
         try:
             yield conn
-            ok = True
-        finally:
-            self._put(conn, ok)
+        except BaseException as exc:
+            if self._dead(exc):
+                self.discard(conn, abort=True)
+            else:
+                self._put(conn, ok=False)
+            raise
+        self._put(conn, ok=True)
 
     def _get(self) -> C:
         if self._pid != os.getpid():  # forked without Python's fork hooks
@@ -92,7 +111,12 @@ class ConnectionPool(Generic[C]):
                 if self._closed:
                     raise BackendUnavailableError("the connection pool is closed")
                 if self._idle:
-                    return self._idle.pop()  # the most recently used: the likeliest alive
+                    conn = self._idle.pop()  # the most recently used: the likeliest alive
+                    if not self._stale(conn):
+                        return conn
+                    self._size -= 1  # the server ended it while idle: close it, look again
+                    self._safe_close(conn)
+                    continue
                 if self._size < self.max_size:
                     self._size += 1
                     break
@@ -134,11 +158,17 @@ class ConnectionPool(Generic[C]):
             self._idle.append(conn)
             self._cond.notify()
 
-    def discard(self, conn: C) -> None:
-        """Closes a connection that was checked out and frees its slot."""
+    def discard(self, conn: C, *, abort: bool = False) -> None:
+        """Closes a connection that was checked out and frees its slot; `abort`: the
+        connection is dead or hung, so it is closed with `abort` (no goodbye to the server)."""
         if id(conn) not in self._open:  # forgotten at a fork: not this process's to close
             return
-        self._safe_close(conn)
+        if abort:
+            self._open.pop(id(conn), None)
+            with contextlib.suppress(Exception):
+                self._abort(conn)
+        else:
+            self._safe_close(conn)
         with self._cond:
             self._size -= 1
             self._cond.notify()
@@ -169,3 +199,20 @@ class ConnectionPool(Generic[C]):
     def size(self) -> int:
         """Connections open now, idle or in use."""
         return self._size
+
+
+def socket_has_news(fd: int) -> bool:
+    """Whether an idle connection's socket has something to read, without reading it: a
+    server says nothing to an idle client unless it ends the session (PostgreSQL's
+    admin_shutdown notice, MySQL's idle timeout error, or a bare close on a stop or a
+    failover), so the connection is not handed out. One poll(2) with no wait: no round trip.
+    (A rare harmless message, such as a configuration change reported by the server, costs a
+    new connection.)"""
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)  # pragma: no cover (Windows)
+    return bool(readable)

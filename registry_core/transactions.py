@@ -117,8 +117,9 @@ class Transactions(MetadataBackend):
             s.begin(write=write)
             try:
                 yield s
-            except BaseException:
-                self._rollback_quietly(s)
+            except BaseException as exc:
+                if not self._lost_or_timed_out(exc):  # (a ROLLBACK would wait on a hung server)
+                    self._rollback_quietly(s)
                 raise
             session_id = self._session_id(conn)
             try:
@@ -202,8 +203,9 @@ class Transactions(MetadataBackend):
                 s.control(statement)
             try:
                 yield s
-            except BaseException:
-                self._rollback_quietly(s)
+            except BaseException as exc:
+                if not self._lost_or_timed_out(exc):  # (a ROLLBACK would wait on a hung server)
+                    self._rollback_quietly(s)
                 raise
             s.commit()  # read only: ends the snapshot
 

@@ -238,3 +238,11 @@ def drop_read_only_user(engine: str, admin_url: str, db_url: str, user_url: str)
         _admin(engine, admin_url, f"DROP ROLE IF EXISTS {name}")
     else:
         _admin(engine, admin_url, f"DROP USER IF EXISTS '{name}'@'%'")
+
+
+#: the URL option that bounds making a connection, per server engine
+CONNECT_TIMEOUT_OPTION = {
+    "postgresql": "connect_timeout",
+    "mysql": "connection_timeout",
+    "mariadb": "connection_timeout",
+}
