@@ -25,7 +25,13 @@ ENGINES = ("sqlite", "postgresql", "mysql", "mariadb")
 SERVERS = ("postgresql", "mysql", "mariadb")
 MYSQL_FAMILY = ("mysql", "mariadb")
 #: the product each engine's server must report (`backend.server`, e.g. "MySQL 9.7.4")
-PRODUCTS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB"}
+PRODUCTS = {
+    "sqlite": "SQLite",
+    "postgresql": "PostgreSQL",
+    "mysql": "MySQL",
+    "mariadb": "MariaDB",
+    "pgbouncer": "PostgreSQL",
+}
 DEFAULT_IMAGES = {"postgresql": "postgres:16", "mysql": "mysql:8.4", "mariadb": "mariadb:11.8"}
 #: containers' password: distinctive, so that tests can check no message shows it
 CONTAINER_PASSWORD = "rc-Secret-9f3e"
@@ -45,13 +51,28 @@ def required_engines(environ: Mapping[str, str]) -> set[str]:
     """The engines REGISTRY_TEST_REQUIRE names; unknown names are an error, not ignored."""
     raw = environ.get("REGISTRY_TEST_REQUIRE", "")
     names = {n.strip().lower() for n in raw.split(",") if n.strip()}
-    unknown = names - set(ENGINES) - set(STORES)
+    unknown = names - set(ENGINES) - set(STORES) - set(LOCAL_SERVERS)
     if unknown:
         raise ValueError(
             f"REGISTRY_TEST_REQUIRE names unknown engines {sorted(unknown)}; "
-            f"known: {', '.join(ENGINES + STORES)}"
+            f"known: {', '.join(ENGINES + STORES + LOCAL_SERVERS)}"
         )
     return names
+
+
+#: servers the tests start from this machine's binaries (tests/localservers.py), which
+#: REGISTRY_TEST_REQUIRE may also name: PgBouncer in front of the postgresql engine (the
+#: `pgbouncer` engine of the tests that run through a pooler), and a PostgreSQL primary with a
+#: streaming standby (`pg-cluster`, the failover tests)
+LOCAL_SERVERS = ("pgbouncer", "pg-cluster")
+#: the engines of the tests that also run through a connection pooler: PostgreSQL through
+#: PgBouncer in transaction mode is one more engine for them (same backend, same server)
+WITH_POOLER = (*ENGINES, "pgbouncer")
+
+
+def local_server_unavailable(name: str, message: str) -> NoReturn:
+    """Skips a test that needs a server of LOCAL_SERVERS, or fails it when required."""
+    give_up(Choice(name, "skip", message, name in required_engines(environ())), message)
 
 
 #: artifact stores that REGISTRY_TEST_REQUIRE may also name (their tests need libraries or
@@ -205,6 +226,7 @@ READ_ONLY_PASSWORD = "rc-ReadOnly-5b1d"
 READ_ONLY_SESSION = {
     "sqlite": "PRAGMA query_only = ON",
     "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "pgbouncer": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
     "mysql": "SET SESSION TRANSACTION READ ONLY",
     "mariadb": "SET SESSION TRANSACTION READ ONLY",
 }

@@ -13,6 +13,9 @@ import multiprocessing
 import os
 from typing import Any
 
+import pytest
+
+import dbsources
 from registry_core import ModelRegistry
 
 CHILDREN = 4
@@ -40,6 +43,7 @@ def _load_in_child(child: int) -> list[tuple[str, bool, int]]:
     return out
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_forked_children_open_their_own_connections(registry: ModelRegistry) -> None:
     for child in range(CHILDREN):
         for i in range(MODELS_PER_CHILD):
