@@ -277,6 +277,11 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             from mysql.connector.constants import ClientFlag
         except ImportError as exc:
             raise MissingDriverError("MySQL", "mysql", "mysql-connector-python") from exc
+        if len(self.url.hosts) > 1:
+            raise InvalidInputError(
+                "a mysql URL names one host (a list of hosts is libpq's, for PostgreSQL); "
+                "put a proxy or a virtual IP in front of a MySQL cluster"
+            )
         options = dict(self.url.options)
         pool = take_options(options, POOL_OPTIONS, backend="mysql")
         driver = take_options(options, DRIVER_OPTIONS, backend="mysql")

@@ -149,9 +149,12 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         options.setdefault("connect_timeout", str(max(2, min(10, int(self.call_timeout)))))
         self.connect_timeout = (float(options["connect_timeout"]), "connect_timeout")
         options.setdefault("application_name", "registry-core")
+        hosts = self.url.hosts or ((self.url.host or "", self.url.port),)
         params: dict[str, Any] = {
-            "host": self.url.host,
-            "port": self.url.port,
+            # libpq's lists for a cluster (h1,h2 and 5432,5433); it tries them in order, or
+            # at random with load_balance_hosts=random, for target_session_attrs
+            "host": ",".join(h for h, _ in hosts) or None,
+            "port": ",".join("" if p is None else str(p) for _, p in hosts) or None,
             "user": self.url.username,
             "password": self.url.password,
             "dbname": self.url.database,
