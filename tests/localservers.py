@@ -164,3 +164,84 @@ class PgBouncer:
             self.process.kill()
             self.process.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PgCluster:
+    """A PostgreSQL primary and a streaming standby of it (initdb, pg_basebackup -R, pg_ctl
+    from this machine's server binaries), each on a private port of 127.0.0.1, with a
+    database `registry` owned by the role `rc` (trust authentication: the password in `url`
+    is checked by no server, only for masking)."""
+
+    PASSWORD = "rc-Failover-7c2e"
+
+    def __init__(self) -> None:
+        tools = {t: pg_bin(t) for t in ("initdb", "pg_ctl", "pg_basebackup")}
+        missing = [t for t, path in tools.items() if path is None]
+        if missing:
+            raise FileNotFoundError(f"PostgreSQL server binaries not found: {missing}")
+        self.initdb, self.pg_ctl, self.basebackup = (str(tools[t]) for t in tools)
+        self.dir = private_dir("rc-pgcluster-")
+        self.ports = {"primary": free_port(), "standby": free_port()}
+        run([self.initdb, "-D", str(self.dir / "primary"), "-U", "postgres", "--auth=trust", "-N"])
+        self.start("primary")
+        import psycopg
+
+        with psycopg.connect(self.admin("primary"), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE rc LOGIN PASSWORD '{self.PASSWORD}'")  # type: ignore[arg-type]
+            conn.execute("CREATE DATABASE registry OWNER rc")
+        run(
+            [
+                self.basebackup,
+                *("-h", "127.0.0.1", "-p", str(self.ports["primary"]), "-U", "postgres"),
+                *("-D", str(self.dir / "standby"), "-R", "-X", "stream", "-c", "fast"),
+            ]
+        )
+        self.start("standby")
+
+    def admin(self, node: str, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.ports[node]}/{database}"
+
+    def url(self, *nodes: str, **options: str) -> str:
+        """A URL of `rc` naming `nodes` (in that order), with libpq/registry options."""
+        hosts = ",".join(f"127.0.0.1:{self.ports[n]}" for n in nodes)
+        query = "&".join(f"{k}={v}" for k, v in options.items())
+        return f"postgresql://rc:{self.PASSWORD}@{hosts}/registry" + (f"?{query}" if query else "")
+
+    def start(self, node: str) -> None:
+        options = (
+            f"-p {self.ports[node]} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.dir} -c fsync=off -c hot_standby=on"
+        )
+        data = str(self.dir / node)
+        log = str(self.dir / f"{node}.log")
+        run([self.pg_ctl, "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"])
+
+    def stop(self, node: str, mode: str = "fast") -> None:
+        run([self.pg_ctl, "-D", str(self.dir / node), "-m", mode, "-w", "-t", "60", "stop"])
+
+    def promote(self, node: str = "standby") -> None:
+        run([self.pg_ctl, "-D", str(self.dir / node), "-w", "-t", "60", "promote"])
+
+    def wait_replayed(self, seconds: float = 60) -> None:
+        """Until the standby has replayed everything the primary has written."""
+        import psycopg
+
+        with psycopg.connect(self.admin("primary"), autocommit=True) as p:
+            lsn = p.execute("SELECT pg_current_wal_lsn()").fetchone()[0]  # type: ignore[index]
+        deadline = time.monotonic() + seconds
+        with psycopg.connect(self.admin("standby"), autocommit=True) as s:
+            while True:
+                row = s.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)
+                ).fetchone()
+                if row and row[0]:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the standby did not catch up")
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        for node in self.ports:
+            with contextlib.suppress(Exception):
+                self.stop(node, "immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
