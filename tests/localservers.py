@@ -231,9 +231,7 @@ class PgCluster:
         deadline = time.monotonic() + seconds
         with psycopg.connect(self.admin("standby"), autocommit=True) as s:
             while True:
-                row = s.execute(
-                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)
-                ).fetchone()
+                row = s.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()
                 if row and row[0]:
                     return
                 if time.monotonic() > deadline:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from localservers import PgBouncer
 
 import dbsources
 import registry_core
 from artifactstores import AzuriteServer, S3Server, Store, azurite_command
+from localservers import PgBouncer
 from registry_core import ModelRegistry
 from registry_core.sqlbackend import SQLMetadataBackend
 

@@ -59,9 +59,7 @@ def _until_it_works(reg: ModelRegistry) -> tuple[str, int]:
             time.sleep(0.1)
 
 
-def test_the_same_registry_works_again_after_a_failover(
-    cluster: PgCluster, tmp_path: Path
-) -> None:
+def test_the_same_registry_works_again_after_a_failover(cluster: PgCluster, tmp_path: Path) -> None:
     url = cluster.url(
         "primary",
         "standby",
