@@ -12,7 +12,8 @@ Forgetting a connection must not end it for the parent: closing it would send th
 terminate message (libpq's Terminate, MySQL's COM_QUIT) on the shared socket, and a TLS
 close_notify. `detach_socket(fd)` points the child's file descriptor at /dev/null instead, so
 whatever the driver later writes or closes in the child goes nowhere; the connection object is
-kept referenced (`keep`) so that it is not garbage-collected with a warning. This is the pattern
+also kept referenced for good (`keep`), so that no driver closes it in the child, where its
+socket cannot be reached (MySQL's C extension) or there is none (SQLite's file). This is the pattern
 SQLAlchemy documents for pools and multiprocessing (`Engine.dispose(close=False)` in the child)
 and psycopg_pool's advice: never share a connection across a fork.
 """
@@ -43,8 +44,17 @@ def register(obj: ForkAware) -> None:
 
 
 def keep(obj: Any) -> None:
-    """Holds an inherited connection for the life of the process, unused."""
+    """Holds an inherited connection for the life of the process, unused: never garbage
+    collected, not even when the interpreter shuts down (a normal exit of a gunicorn worker
+    clears module globals, and a driver closing the connection then would send its goodbye on
+    the parent's socket): one reference is taken that nothing ever gives back."""
     _kept.append(obj)
+    try:
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    except (ImportError, AttributeError):  # not CPython: the list above holds it
+        pass
 
 
 def detach_socket(fd: int) -> None:

@@ -43,12 +43,20 @@ def _load_in_child(child: int) -> list[tuple[str, bool, int]]:
     return out
 
 
+def _parent_connections(reg: ModelRegistry) -> set[int]:
+    """The ids of the connections the backend holds (its pool's, or SQLite's one)."""
+    backend: Any = reg.backend
+    pool = getattr(backend, "_pool", None)
+    return set(pool._open) if pool is not None else {id(backend._conn)}
+
+
 @pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_forked_children_open_their_own_connections(registry: ModelRegistry) -> None:
     for child in range(CHILDREN):
         for i in range(MODELS_PER_CHILD):
             registry.save_model(_model(child, i), f"m-{child}-{i}")
     before = registry.get_version("m-0-0")  # the parent's pool holds a connection now
+    held = _parent_connections(registry)
     _INHERITED[:] = [registry]
     try:
         ctx = multiprocessing.get_context("fork")
@@ -59,8 +67,9 @@ def test_forked_children_open_their_own_connections(registry: ModelRegistry) -> 
     wrong = [name for rows in results for name, ok, _ in rows if not ok]
     assert wrong == [], f"{len(wrong)} loads returned another object: {wrong[:5]}"
     assert {pid for rows in results for _, _, pid in rows[:-1]} - {os.getpid()}
-    # the parent's connections were not touched by the children: it carries on
+    # the parent's connections were not touched by the children: it carries on with them
     assert registry.get_version("m-0-0") == before
+    assert _parent_connections(registry) == held  # none was ended and replaced
     assert registry.load_model("m-3-19") == _model(3, 19)
     assert registry.save_model("after", "parent").version == "1"
     assert sorted(m.name for m in registry.list_models() if not m.name.startswith("m-")) == [
