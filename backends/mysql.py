@@ -341,7 +341,7 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             reset=lambda c: c.rollback(),
             forget=_forget,
             stale=_stale,
-            abort=lambda c: c.shutdown(),  # closes the socket without sending COM_QUIT
+            abort=lambda c: getattr(c, "shutdown", c.close)(),  # no COM_QUIT: socket closed
             dead=lambda exc: isinstance(exc, (TimedOut, CommitLost)) or _ENDED.ended(exc),
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
