@@ -238,6 +238,12 @@ class MySQLDialect(Dialect):
         from mysql.connector import errors
 
         errno = getattr(exc, "errno", None)
+        cause = exc.__cause__
+        # the driver wraps what failed while it prepared parameters (a lost connection
+        # included) in "Failed processing format-parameters", a ProgrammingError
+        wrapped = isinstance(exc, errors.ProgrammingError) and errno in (None, -1)
+        if wrapped and isinstance(cause, errors.Error) and cause is not exc:
+            return self.classify(cause)
         if isinstance(exc, errors.ConnectionTimeoutError):
             return ErrorKind.CONNECT_TIMEOUT  # connection_timeout
         if isinstance(exc, (errors.ReadTimeoutError, errors.WriteTimeoutError)):
@@ -321,18 +327,22 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         dialects: dict[ServerInfo, MySQLDialect] = {}
 
         def connect() -> Any:
-            conn = mysql.connector.connect(**kwargs)
+            conn: Any = mysql.connector.connect(**kwargs)
             # the handshake names the server: no round trip to ask which one it is
             server = ServerInfo.parse(str(conn.server_info))
             dialect = dialects.setdefault(server, MySQLDialect(server))
             session = Session(conn, dialect, self.statements)
             for statement in (
                 "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                f"SET SESSION sql_mode = '{SQL_MODE}'",
                 *dialect.session_setup,
             ):
                 session.control(statement)
             session.close()
+            # through the driver, which keeps the value: else the first statement with
+            # parameters asks the server for it (SELECT @@session.sql_mode, a hidden round trip
+            # per connection, whose failure the driver reports as a ProgrammingError)
+            conn.sql_mode = SQL_MODE
+            self.statements.add()
             return conn
 
         self._pool: ConnectionPool[Any] = ConnectionPool(
