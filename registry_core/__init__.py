@@ -22,6 +22,8 @@ from registry_core.errors import (
     MissingDriverError,
     NotFoundError,
     OutcomeUnknownError,
+    PermissionDeniedError,
+    ReadOnlyError,
     RegistryError,
     SchemaOutOfDateError,
 )
@@ -68,7 +70,9 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "Page",
+    "PermissionDeniedError",
     "PostgreSQLMetadataBackend",
+    "ReadOnlyError",
     "RegistryError",
     "RegistryStats",
     "SQLiteMetadataBackend",
