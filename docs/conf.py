@@ -40,7 +40,21 @@ registry_api_modules = ["registry_core"]
 # MODEL_REGISTRY_* variables of the environment that builds the docs (offline, on SQLite).
 doctest_global_setup = """
 import os as _os
+import sys as _sys
 import tempfile as _tempfile
+import types as _types
+
+# A class an example defines must pickle like one of a real module: the page's namespace is
+# served as the module `docs_page`, which pickle finds in sys.modules.
+class _DocsPage(_types.ModuleType):
+    def __getattr__(self, name, _globals=globals()):
+        try:
+            return _globals[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+__name__ = "docs_page"
+_sys.modules["docs_page"] = _DocsPage("docs_page")
 
 _docs_saved_env = {
     _k: _os.environ.pop(_k) for _k in list(_os.environ) if _k.startswith("MODEL_REGISTRY_")
@@ -51,6 +65,7 @@ _os.chdir(_docs_tmp.name)
 _os.environ["MODEL_REGISTRY_CACHE"] = _os.path.join(_docs_tmp.name, ".cache")
 """
 doctest_global_cleanup = """
+del _sys.modules["docs_page"]
 _os.chdir(_docs_saved_cwd)
 _docs_tmp.cleanup()
 _os.environ.pop("MODEL_REGISTRY_CACHE", None)
