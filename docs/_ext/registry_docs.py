@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import shlex
 from collections.abc import Iterator
@@ -197,7 +199,8 @@ def _command_lines(text: str) -> Iterator[str]:
 
 def _parse_error(parser: argparse.ArgumentParser, command: str) -> str | None:
     try:
-        parser.parse_args(shlex.split(command)[1:])
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            parser.parse_args(shlex.split(command)[1:])
     except SystemExit as exc:  # --help, --version
         return None if exc.code in (0, None) else f"exit {exc.code}"
     except Exception as exc:  # the CLI's parser raises its ArgumentError
