@@ -41,7 +41,7 @@ from registry_core.records import (
 from registry_core.registry import ModelRegistry, connect
 from registry_core.transfer import CopyProgress, CopyReport, copy_registry
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # docs/changelog.md: 0.2.0 (unreleased)
 
 __all__ = [
     "AlreadyExistsError",
