@@ -41,7 +41,9 @@ from registry_core.records import (
 from registry_core.registry import ModelRegistry, connect
 from registry_core.transfer import CopyProgress, CopyReport, copy_registry
 
-__version__ = "0.2.0.dev0"  # docs/changelog.md: 0.2.0 (unreleased)
+#: the installed version (PEP 440; ".devN": the release it leads to is not out yet), the
+#: newest entry of docs/changelog.md
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "AlreadyExistsError",
