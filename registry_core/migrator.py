@@ -138,6 +138,8 @@ class MigrationStatus:
 
     @property
     def up_to_date(self) -> bool:
+        """True when nothing is pending and no migration is dirty (`registry-core status`
+        exits 0)."""
         return not self.pending and self.dirty is None
 
 
