@@ -29,11 +29,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from registry_core import forksafe
 from registry_core.dialect import Dialect, ErrorKind, insert_statement
 from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
-from registry_core.pool import ConnectionPool
-from registry_core.session import Session
+from registry_core.pool import ConnectionPool, socket_has_news
+from registry_core.session import Session, TimedOut
 from registry_core.sqlbackend import SQLMetadataBackend
+from registry_core.transactions import CommitLost
 from registry_core.urls import POOL_OPTIONS, scrub, take_options
 
 SQL_MODE = (
@@ -108,9 +110,15 @@ _RETRY = {1213}  # ER_LOCK_DEADLOCK
 # the connection is gone or cannot be made: server shutdown, killed (1927 MariaDB), can't
 # connect, gone away, lost during query, lost (2055), idle disconnect (4031 MySQL 8.4+)
 _LOST = {1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055, 4031}
-# the server refused the work: too many connections, access denied, unknown database, lock
-# wait timeout
-_UNAVAILABLE = {1040, 1044, 1045, 1049, 1205}
+# the server refused the work: too many connections, access denied (login), unknown database,
+# lock wait timeout
+_UNAVAILABLE = {1040, 1045, 1049, 1205}
+# read-only: --read-only/super_read_only (1290), a READ ONLY transaction (1792), read-only mode
+# (1836), a schema made READ ONLY (3989, MySQL 8.0.22+)
+_READ_ONLY = {1290, 1792, 1836, 3989}
+# a missing privilege: database (1044), table (1142), column (1143), global (1227), routine
+# (1370)
+_PERMISSION = {1044, 1142, 1143, 1227, 1370}
 
 
 class MySQLDialect(Dialect):
@@ -186,6 +194,9 @@ class MySQLDialect(Dialect):
     def index_table(self, table: str) -> str:
         return f" ON {table}"
 
+    def if_absent_clause(self, key: str) -> str:
+        return f"ON DUPLICATE KEY UPDATE {key} = {key}"
+
     def type_names(self) -> dict[str, str]:
         return {
             "id_pk": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
@@ -234,12 +245,15 @@ class MySQLDialect(Dialect):
         from mysql.connector import errors
 
         errno = getattr(exc, "errno", None)
-        timeouts = (
-            errors.ReadTimeoutError,
-            errors.WriteTimeoutError,
-            errors.ConnectionTimeoutError,
-        )
-        if isinstance(exc, timeouts):
+        cause = exc.__cause__
+        # the driver wraps what failed while it prepared parameters (a lost connection
+        # included) in "Failed processing format-parameters", a ProgrammingError
+        wrapped = isinstance(exc, errors.ProgrammingError) and errno in (None, -1)
+        if wrapped and isinstance(cause, errors.Error) and cause is not exc:
+            return self.classify(cause)
+        if isinstance(exc, errors.ConnectionTimeoutError):
+            return ErrorKind.CONNECT_TIMEOUT  # connection_timeout
+        if isinstance(exc, (errors.ReadTimeoutError, errors.WriteTimeoutError)):
             return ErrorKind.TIMEOUT  # read_timeout/write_timeout, set from call_timeout
         if errno in _UNIQUE:
             return ErrorKind.UNIQUE
@@ -251,6 +265,10 @@ class MySQLDialect(Dialect):
             return ErrorKind.LOST
         if errno in _UNAVAILABLE:
             return ErrorKind.UNAVAILABLE
+        if errno in _READ_ONLY:
+            return ErrorKind.READ_ONLY
+        if errno in _PERMISSION:
+            return ErrorKind.PERMISSION
         if isinstance(exc, errors.OperationalError) and (errno is None or errno < 0):
             # the driver's own "MySQL Connection not available" (errno -1) on a dead socket
             return ErrorKind.LOST
@@ -272,6 +290,11 @@ class MySQLMetadataBackend(SQLMetadataBackend):
             from mysql.connector.constants import ClientFlag
         except ImportError as exc:
             raise MissingDriverError("MySQL", "mysql", "mysql-connector-python") from exc
+        if len(self.url.hosts) > 1:
+            raise InvalidInputError(
+                "a mysql URL names one host (a list of hosts is libpq's, for PostgreSQL); "
+                "put a proxy or a virtual IP in front of a MySQL cluster"
+            )
         options = dict(self.url.options)
         pool = take_options(options, POOL_OPTIONS, backend="mysql")
         driver = take_options(options, DRIVER_OPTIONS, backend="mysql")
@@ -286,6 +309,10 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         if self.call_timeout <= 0:
             raise InvalidInputError("mysql URL option call_timeout must be above 0")
         wait = max(1, math.ceil(self.call_timeout))  # the driver takes whole seconds
+        self.connect_timeout = (
+            float(driver.get("connection_timeout", max(2, min(10, wait)))),
+            "connection_timeout",
+        )
         kwargs: dict[str, Any] = {
             "connection_timeout": max(2, min(10, wait)),
             "read_timeout": wait,
@@ -307,24 +334,32 @@ class MySQLMetadataBackend(SQLMetadataBackend):
         dialects: dict[ServerInfo, MySQLDialect] = {}
 
         def connect() -> Any:
-            conn = mysql.connector.connect(**kwargs)
+            conn: Any = mysql.connector.connect(**kwargs)
             # the handshake names the server: no round trip to ask which one it is
             server = ServerInfo.parse(str(conn.server_info))
             dialect = dialects.setdefault(server, MySQLDialect(server))
             session = Session(conn, dialect, self.statements)
             for statement in (
                 "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                f"SET SESSION sql_mode = '{SQL_MODE}'",
                 *dialect.session_setup,
             ):
                 session.control(statement)
             session.close()
+            # through the driver, which keeps the value: else the first statement with
+            # parameters asks the server for it (SELECT @@session.sql_mode, a hidden round trip
+            # per connection, whose failure the driver reports as a ProgrammingError)
+            conn.sql_mode = SQL_MODE
+            self.statements.add()
             return conn
 
         self._pool: ConnectionPool[Any] = ConnectionPool(
             connect,
             close=lambda c: c.close(),
             reset=lambda c: c.rollback(),
+            forget=_forget,
+            stale=_stale,
+            abort=lambda c: getattr(c, "shutdown", c.close)(),  # no COM_QUIT: socket closed
+            dead=lambda exc: isinstance(exc, (TimedOut, CommitLost)) or _ENDED.ended(exc),
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
         )
@@ -387,3 +422,30 @@ class MySQLMetadataBackend(SQLMetadataBackend):
 
     def _close(self) -> None:
         self._pool.close()
+
+
+#: classifies exceptions for the pool before the server's dialect is known (classify does not
+#: depend on the server)
+_ENDED = MySQLDialect(ServerInfo("MySQL", (8, 0, 20)))
+
+
+def _stale(conn: Any) -> bool:
+    """Whether the server ended an idle connection (no round trip: see socket_has_news). The
+    C extension does not expose its socket: its connections are not checked."""
+    sock = getattr(getattr(conn, "_socket", None), "sock", None)
+    if sock is None:
+        return False
+    try:
+        return socket_has_news(sock.fileno())
+    except (OSError, ValueError):
+        return True
+
+
+def _forget(conn: Any) -> None:
+    """In a forked child: the parent's connection is never used nor closed here (closing sends
+    COM_QUIT on the shared socket). The pure-Python driver's socket is pointed at /dev/null;
+    the C extension does not expose its socket, so its connection is only kept, unused."""
+    forksafe.keep(conn)
+    sock = getattr(getattr(conn, "_socket", None), "sock", None)
+    if sock is not None and sock.fileno() >= 0:
+        forksafe.detach_socket(sock.fileno())

@@ -2,8 +2,11 @@
 bounds every wait for the server (libpq has no read timeout).
 
 Names compare and sort with COLLATE "C" (code point order, whatever the database locale).
-Migrations are serialised with a session-level advisory lock, which PostgreSQL scopes to the
-current database (https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS).
+Migrations are serialised with a transaction-level advisory lock taken in each migration's
+transaction, which PostgreSQL scopes to the current database
+(https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS) and which a
+pooler in transaction mode (PgBouncer) keeps. Behind a pooler, found at the first connection,
+psycopg's server-side prepared statements are switched off (URL option prepare_threshold).
 """
 
 from __future__ import annotations
@@ -13,18 +16,25 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ClassVar
 
+from registry_core import forksafe
 from registry_core.dialect import Dialect, ErrorKind
-from registry_core.errors import BackendUnavailableError, InvalidInputError, MissingDriverError
-from registry_core.pool import ConnectionPool
-from registry_core.session import Session, server_log
+from registry_core.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    MissingDriverError,
+    OutcomeUnknownError,
+)
+from registry_core.pool import ConnectionPool, socket_has_news
+from registry_core.session import Session, TimedOut, server_log
 from registry_core.sqlbackend import SQLMetadataBackend
+from registry_core.transactions import CommitLost
 from registry_core.urls import POOL_OPTIONS, scrub, take_options
 from registry_core.watchdog import Watchdog
 
-#: pg_advisory_lock key of the migration runner (any constant: "rc-mig" in ASCII)
+#: pg_advisory_xact_lock key of the migration runner (any constant: "rc-mig" in ASCII)
 MIGRATION_LOCK_KEY = 0x72632D6D6967
 MIGRATION_LOCK_WAIT = 600  # seconds, as on MySQL
 
@@ -81,8 +91,12 @@ class PostgreSQLDialect(Dialect):
             return ErrorKind.RETRY
         if state == "42P01":  # undefined_table
             return ErrorKind.MISSING_TABLE
+        if state == "25006":  # read_only_sql_transaction: a standby, or a read-only role
+            return ErrorKind.READ_ONLY
+        if state == "42501":  # insufficient_privilege
+            return ErrorKind.PERMISSION
         if not state and "timeout expired" in str(exc):
-            return ErrorKind.TIMEOUT  # libpq's connect_timeout (set from call_timeout)
+            return ErrorKind.CONNECT_TIMEOUT  # libpq's connect_timeout
         if state.startswith(_LOST_PREFIXES) or (
             not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
         ):
@@ -115,6 +129,8 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
     """
 
     name = "postgresql"
+    #: a connection pooler stands between us and the server (found at the first connection)
+    pooler = False
 
     def _open(self) -> Dialect:
         try:
@@ -124,21 +140,28 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             raise MissingDriverError("PostgreSQL", "postgresql", "psycopg") from exc
         options = dict(self.url.options)
         pool = take_options(options, POOL_OPTIONS, backend="postgresql")
+        asked = take_options(options, {"prepare_threshold": str}, backend="postgresql")
+        self._prepare: int | None = _prepare_threshold(asked.get("prepare_threshold", "5"))
         known = {d.keyword.decode() for d in psycopg.pq.Conninfo.get_defaults()}
         unknown = sorted(set(options) - known)
         if unknown:
             raise InvalidInputError(
                 f"unknown postgresql URL options: {', '.join(unknown)}; known: "
-                f"{', '.join(sorted(POOL_OPTIONS))} and libpq's connection parameters"
+                f"{', '.join(sorted(POOL_OPTIONS))}, prepare_threshold and libpq's "
+                "connection parameters"
             )
         self.call_timeout = pool.get("call_timeout", self.call_timeout)
         if self.call_timeout <= 0:
             raise InvalidInputError("postgresql URL option call_timeout must be above 0")
         options.setdefault("connect_timeout", str(max(2, min(10, int(self.call_timeout)))))
+        self.connect_timeout = (float(options["connect_timeout"]), "connect_timeout")
         options.setdefault("application_name", "registry-core")
+        hosts = self.url.hosts or ((self.url.host or "", self.url.port),)
         params: dict[str, Any] = {
-            "host": self.url.host,
-            "port": self.url.port,
+            # libpq's lists for a cluster (h1,h2 and 5432,5433); it tries them in order, or
+            # at random with load_balance_hosts=random, for target_session_attrs
+            "host": ",".join(h for h, _ in hosts) or None,
+            "port": ",".join("" if p is None else str(p) for _, p in hosts) or None,
             "user": self.url.username,
             "password": self.url.password,
             "dbname": self.url.database,
@@ -147,7 +170,8 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
         def connect() -> Any:
-            conn = psycopg.connect(conninfo, autocommit=True)  # transactions say BEGIN
+            # transactions say BEGIN
+            conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=self._prepare)
             conn.add_notice_handler(_log_notice)
             return conn
 
@@ -158,6 +182,9 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
             close=lambda c: c.close(),
             reset=_reset,
             broken=lambda c: bool(c.closed or c.broken),
+            forget=_forget,
+            stale=_stale,
+            dead=lambda exc: isinstance(exc, (TimedOut, CommitLost)) or _DIALECT.ended(exc),
             max_size=max(1, pool.get("pool_size", 10)),
             timeout=pool.get("pool_timeout", 30.0),
         )
@@ -167,6 +194,7 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
                 # "15.19 (Debian 15.19-0+deb12u1)" -> "PostgreSQL 15.19"
                 version = conn.info.parameter_status("server_version") or "?"
                 self.server = f"PostgreSQL {version.split()[0]}"
+                self._detect_pooler(conn, explicit="prepare_threshold" in asked)
                 libpq = psycopg.pq.version()
                 self.driver = (
                     f"psycopg {psycopg.__version__} ({psycopg.pq.__impl__} implementation, "
@@ -178,12 +206,45 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
                 f"cannot connect to {self.url.masked()}: "
                 f"{scrub(str(exc).strip(), self.url.secrets())}"
             ) from exc
-        return PostgreSQLDialect()
+        return _DIALECT
+
+    def _detect_pooler(self, conn: Any, *, explicit: bool) -> None:
+        """Whether a connection pooler (PgBouncer, pgcat, RDS Proxy...) stands between us and
+        the server: the session id the pooler hands the client is its own, not the server's
+        backend pid. In transaction mode one client's statements run on several server
+        sessions, so psycopg's server-side prepared statements (named per connection,
+        `_pg3_0`, `_pg3_1`...) would be missing there, or another client's of the same name:
+        they are switched off unless the URL sets prepare_threshold itself."""
+        self.statements.add()
+        server_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        self.pooler = int(server_pid) != int(conn.info.backend_pid)
+        if self.pooler and not explicit:
+            self._prepare = conn.prepare_threshold = None
 
     @contextmanager
     def _checkout(self) -> Iterator[Any]:
         with self._pool.checkout() as conn:
             yield conn
+
+    def _migration_transaction(self, conn: Any) -> AbstractContextManager[Session]:
+        return self._locked_transaction(conn)
+
+    @contextmanager
+    def _locked_transaction(self, conn: Any) -> Iterator[Session]:
+        """A transaction of the migration runner, holding the migration lock until it ends: a
+        transaction-level advisory lock, which a pooler in transaction mode keeps (a session
+        lock would stay on whichever server session took it). The runner re-reads the
+        history in each transaction, as on SQLite, where the write lock is the lock."""
+        with self._transaction_on(conn, write=True) as s:
+            deadline = time.monotonic() + MIGRATION_LOCK_WAIT
+            key = {"key": MIGRATION_LOCK_KEY}
+            while not s.scalar("SELECT pg_try_advisory_xact_lock(:key)", key):
+                if time.monotonic() > deadline:
+                    raise BackendUnavailableError(
+                        f"another process has held the migration lock for {MIGRATION_LOCK_WAIT} s"
+                    )
+                time.sleep(0.1)
+            yield s
 
     def _drop_idle(self) -> None:
         self._pool.drop_idle()
@@ -192,25 +253,20 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
         return int(conn.info.backend_pid) or None
 
     def _end_session(self, s: Session, session_id: int) -> bool:
+        if self.pooler:
+            raise OutcomeUnknownError(
+                f"{self._where()}: the connection was lost at COMMIT, and behind a connection "
+                "pooler the server session that ran it cannot be found to settle whether the "
+                "change was made; `registry-core fsck` tells later"
+            )
         params = {"pid": session_id}
         if not s.scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = :pid", params):
             return True
         s.scalar("SELECT pg_terminate_backend(:pid)", params)
         return False
 
-    @contextmanager
-    def _migration_lock(self, session: Session) -> Iterator[None]:
-        deadline = time.monotonic() + MIGRATION_LOCK_WAIT
-        while not session.scalar("SELECT pg_try_advisory_lock(:key)", {"key": MIGRATION_LOCK_KEY}):
-            if time.monotonic() > deadline:
-                raise BackendUnavailableError(
-                    f"another process has held the migration lock for {MIGRATION_LOCK_WAIT} s"
-                )
-            time.sleep(0.1)
-        try:
-            yield
-        finally:
-            session.scalar("SELECT pg_advisory_unlock(:key)", {"key": MIGRATION_LOCK_KEY})
+    def _migration_lock(self, session: Session) -> AbstractContextManager[None]:
+        return nullcontext()  # each migration transaction takes the lock itself
 
     def _close(self) -> None:
         self._watchdog.stop()
@@ -223,6 +279,37 @@ def _reset(conn: Any) -> None:
 
     if conn.info.transaction_status != TransactionStatus.IDLE:
         conn.execute("ROLLBACK")
+
+
+_DIALECT = PostgreSQLDialect()
+
+
+def _stale(conn: Any) -> bool:
+    """Whether the server ended an idle connection (no round trip: see socket_has_news)."""
+    try:
+        return bool(conn.closed) or socket_has_news(conn.pgconn.socket)
+    except Exception:  # no socket any more
+        return True
+
+
+def _prepare_threshold(value: str) -> int | None:
+    """URL option prepare_threshold: after how many runs psycopg prepares a statement on the
+    server (default 5); `none` (or empty) never, as a pooler in transaction mode needs."""
+    if value.strip().lower() in ("", "none", "off", "never"):
+        return None
+    if not value.strip().isdigit():
+        raise InvalidInputError(
+            f"postgresql URL option prepare_threshold is a number of runs or none, not {value!r}"
+        )
+    return int(value)
+
+
+def _forget(conn: Any) -> None:
+    """In a forked child: the parent's connection is never used nor closed here (libpq would
+    send Terminate on the shared socket when the object goes)."""
+    forksafe.keep(conn)
+    if not conn.closed:
+        forksafe.detach_socket(conn.pgconn.socket)
 
 
 def _interrupt(conn: Any) -> None:

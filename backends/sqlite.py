@@ -7,6 +7,7 @@ then deadlock on the upgrade to a write lock (https://sqlite.org/lang_transactio
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import ClassVar
 
+from registry_core import forksafe
 from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import BackendUnavailableError, InvalidInputError
 from registry_core.session import Session
@@ -103,6 +105,8 @@ class SQLiteDialect(Dialect):
                 return ErrorKind.UNAVAILABLE
             if "no such table" in text:
                 return ErrorKind.MISSING_TABLE
+            if "readonly database" in text:  # a read-only file or PRAGMA query_only
+                return ErrorKind.READ_ONLY
         return ErrorKind.OTHER
 
 
@@ -131,13 +135,24 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
     """
 
     name = "sqlite"
+    _conn: sqlite3.Connection | None = None
 
     def _open(self) -> Dialect:
         options = dict(self.url.options)
         timeout = take_options(options, {"timeout": float}, backend="sqlite").get("timeout", 30.0)
         if options:
             raise InvalidInputError(f"unknown sqlite URL options: {', '.join(sorted(options))}")
-        path = self.url.database
+        self._timeout = timeout
+        self._conn = self._connect()
+        self.server = f"SQLite {sqlite3.sqlite_version}"
+        self.driver = "sqlite3 (Python standard library)"
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        forksafe.register(self)
+        return SQLiteDialect()
+
+    def _connect(self) -> sqlite3.Connection:
+        path, timeout = self.url.database, self._timeout
         try:
             if not self.url.is_memory:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -151,15 +166,26 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
         except (sqlite3.Error, OSError) as exc:
             raise BackendUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
         self.statements.add(3)
-        self.server = f"SQLite {sqlite3.sqlite_version}"
-        self.driver = "sqlite3 (Python standard library)"
-        self._conn = conn
+        return conn
+
+    def _after_fork(self) -> None:
+        """In a forked child: SQLite's file handles and locks must not be carried across a
+        fork (https://sqlite.org/howtocorrupt.html#_carrying_an_open_database_connection_across_a_fork_).
+        The parent's connection is kept, never used nor closed; the child opens its own file
+        connection on first use. An in-memory database is the child's own copy: it keeps it."""
         self._lock = threading.RLock()
-        return SQLiteDialect()
+        self._pid = os.getpid()
+        if not self.url.is_memory and self._conn is not None:
+            forksafe.keep(self._conn)
+            self._conn = None
 
     @contextmanager
     def _checkout(self) -> Iterator[sqlite3.Connection]:
+        if self._pid != os.getpid():  # forked without Python's fork hooks
+            self._after_fork()
         with self._lock:
+            if self._conn is None:
+                self._conn = self._connect()
             yield self._conn
 
     def _migration_lock(self, session: Session) -> AbstractContextManager[None]:
@@ -168,4 +194,5 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
 
     def _close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()

@@ -8,4 +8,4 @@ CREATE TABLE mr_registry (
     artifacts {{text}}
 ){{table_options}};
 
-INSERT INTO mr_registry (id, registry_id) VALUES (1, {{new_uuid}});
+INSERT INTO mr_registry (id, registry_id) VALUES (1, {{new_uuid}}) {{if_absent:id}};

@@ -22,6 +22,8 @@ from registry_core.errors import (
     MissingDriverError,
     NotFoundError,
     OutcomeUnknownError,
+    PermissionDeniedError,
+    ReadOnlyError,
     RegistryError,
     SchemaOutOfDateError,
 )
@@ -41,7 +43,9 @@ from registry_core.records import (
 from registry_core.registry import ModelRegistry, connect
 from registry_core.transfer import CopyProgress, CopyRefusedError, CopyReport, copy_registry
 
-__version__ = "0.1.0"
+#: the installed version (PEP 440; ".devN": the release it leads to is not out yet), the
+#: newest entry of docs/changelog.md
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "AlreadyExistsError",
@@ -69,7 +73,9 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "Page",
+    "PermissionDeniedError",
     "PostgreSQLMetadataBackend",
+    "ReadOnlyError",
     "RegistryError",
     "RegistryStats",
     "SQLiteMetadataBackend",

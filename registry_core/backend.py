@@ -31,7 +31,15 @@ Direction = Literal["ancestors", "descendants"]
 
 
 class MetadataBackend(ABC):
-    """Models, versions and tags in a database. Construct from a connection string."""
+    """Models, versions and tags in a database. Construct from a connection string.
+
+    The only thing `ModelRegistry` talks to, and what a third-party backend implements
+    (registered under the entry-point group `registry_core.backends`). It holds metadata
+    only, never files. Every call may raise BackendUnavailableError (the database cannot be
+    reached or does not answer in time) and InvalidInputError (an argument out of the input
+    limits); a write whose COMMIT answer was lost raises OutcomeUnknownError. No driver
+    exception escapes unwrapped: it is the `__cause__` of a RegistryError.
+    """
 
     #: the name users see in `database_stats()` and error messages ("sqlite", ...)
     name: str = "abstract"

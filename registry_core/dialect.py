@@ -13,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from registry_core.errors import InvalidInputError
+from registry_core.errors import (
+    BackendUnavailableError,
+    InvalidInputError,
+    PermissionDeniedError,
+    ReadOnlyError,
+    RegistryError,
+    SchemaOutOfDateError,
+)
 
 # A single-quoted literal, a double-quoted identifier, a `--` comment, a `::` cast, a
 # `:name` parameter, or a lone `%`: the tokens that matter when rendering placeholders.
@@ -42,7 +49,43 @@ class ErrorKind(enum.Enum):
     UNAVAILABLE = "unavailable"  # the server refused the work (too many connections, lock
     #                              timeout, access denied) -> BackendUnavailable
     MISSING_TABLE = "missing table"  # the schema changed under us (another process migrated)
+    #                                  -> re-read the level once, then SchemaOutOfDateError
+    CONNECT_TIMEOUT = "connect timeout"  # no connection within the connect timeout
+    #                                      -> BackendUnavailableError naming that option
+    READ_ONLY = "read only"  # a standby or read-only server/session refused a write
+    #                          -> ReadOnlyError (a BackendUnavailableError)
+    PERMISSION = "permission"  # the user lacks a privilege -> PermissionDeniedError
     OTHER = "other"  # anything else -> RegistryError
+
+
+def refusal(
+    kind: ErrorKind, where: str, detail: str, connect_timeout: tuple[float, str]
+) -> RegistryError | None:
+    """The typed error for a refusal users handle (a read-only server, a missing privilege,
+    a schema that went away, no connection in time), else None. `where` names the backend
+    and its masked URL, `detail` is the driver's message without secrets."""
+    if kind is ErrorKind.READ_ONLY:
+        return ReadOnlyError(
+            f"{where} accepts only reads (a standby, or a read-only server, role or "
+            f"session); nothing was changed: {detail}"
+        )
+    if kind is ErrorKind.PERMISSION:
+        return PermissionDeniedError(
+            f"{where}: the database user lacks a privilege this call needs (a read-only "
+            f"role?); nothing was changed: {detail}"
+        )
+    if kind is ErrorKind.MISSING_TABLE:
+        return SchemaOutOfDateError(
+            f"{where}: a table of the registry is missing (another process downgraded the "
+            f"schema?); run `registry-core migrate`: {detail}"
+        )
+    if kind is ErrorKind.CONNECT_TIMEOUT:
+        seconds, option = connect_timeout
+        return BackendUnavailableError(
+            f"{where} could not be connected to within {seconds:g} s (URL option {option}): "
+            f"{detail}"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -203,18 +246,27 @@ class Dialect:
 
     def expand(self, sql: str) -> str:
         """A shared migration file with its `{{tokens}}` replaced by this dialect's SQL;
-        `{{on:TABLE}}` after DROP INDEX names the table where the dialect needs it."""
+        `{{on:TABLE}}` after DROP INDEX names the table where the dialect needs it, and
+        `{{if_absent:KEY}}` ends an INSERT that keeps a row already there."""
         names = {"int": self.int_cast_type, **self.type_names()}
 
         def sub(m: re.Match[str]) -> str:
             key, arg = m.group(1), m.group(2)
             if key == "on" and arg:
                 return self.index_table(arg)
+            if key == "if_absent" and arg:
+                return self.if_absent_clause(arg)
             if key not in names or arg:
                 raise InvalidInputError(f"migration uses unknown token {m.group(0)}")
             return names[key]
 
         return re.sub(r"\{\{\s*([a-z_]+)(?::([a-z_]+))?\s*\}\}", sub, sql)
+
+    def if_absent_clause(self, key: str) -> str:
+        """What ends an INSERT of a migration that must do nothing when a row with the same
+        `key` exists (`{{if_absent:KEY}}`): so that a migration resumed on MySQL, where the
+        DDL before it committed, can run it again."""
+        return f"ON CONFLICT ({key}) DO NOTHING"
 
     def index_table(self, table: str) -> str:
         """What follows `DROP INDEX name`: MySQL names the table (" ON t"), others nothing."""
@@ -238,6 +290,15 @@ class Dialect:
     def classify(self, exc: BaseException) -> ErrorKind:
         """How a driver exception is treated."""
         return ErrorKind.OTHER
+
+    def ended(self, exc: BaseException) -> bool:
+        """Whether a driver error raised while a connection was in use means the connection
+        is gone or its wait on the server timed out (LOST or TIMEOUT): it is then closed,
+        never rolled back or reused."""
+        return isinstance(exc, self.driver_errors()) and self.classify(exc) in (
+            ErrorKind.LOST,
+            ErrorKind.TIMEOUT,
+        )
 
 
 def insert_statement(table: str, columns: Sequence[str]) -> str:

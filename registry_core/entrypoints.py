@@ -39,7 +39,11 @@ def backend_class(scheme: str) -> type[MetadataBackend]:
 def open_backend(url: str | None = None) -> MetadataBackend:
     """A connected backend for `url` (None: $MODEL_REGISTRY_URL, else ./registry.db).
 
-    The schema is not touched; call `migrate()` or use `registry_core.connect`.
+    The schema is not touched; call `migrate()` or use `registry_core.connect`. The backend
+    is picked by the URL's scheme among those registered under the entry-point group
+    `registry_core.backends`. Raises InvalidInputError (a malformed URL, an unknown scheme
+    or option), MissingDriverError (the driver's extra is not installed) and
+    BackendUnavailableError (the database cannot be reached).
     """
     raw = resolve_url(url)
     cls = backend_class(parse_url(raw).scheme)

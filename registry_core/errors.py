@@ -30,6 +30,17 @@ class OutcomeUnknownError(BackendUnavailableError):
     would be lost data)."""
 
 
+class ReadOnlyError(BackendUnavailableError):
+    """The server accepts only reads: a streaming standby (during a failover, or a URL that
+    names it alone), a server in read-only mode (MySQL `read_only`/`super_read_only`), or a
+    session or role whose transactions are read-only. A write sent there changed nothing."""
+
+
+class PermissionDeniedError(RegistryError):
+    """The database user lacks a privilege the call needs (a read-only role writing,
+    PostgreSQL SQLSTATE 42501, MySQL 1142/1044...). Nothing was changed."""
+
+
 class SchemaOutOfDateError(RegistryError):
     """The database schema is older than this library and migrate=False was asked."""
 

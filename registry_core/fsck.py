@@ -39,7 +39,13 @@ class FileProblem:
 
 @dataclass
 class VerifyReport:
-    """What `verify()` found; `ok` when nothing needs attention."""
+    """What `verify()` (and `registry-core fsck`) found; `ok` when nothing needs attention.
+
+    Counts of the versions checked and of the files and bytes in the store; the versions
+    whose file is `missing` or `mismatched` (size or sha256); `orphans` (files no version
+    points to) and `stale_staging` files (leftovers of saves that died), both older than the
+    grace period (`young` counts those inside it); and what a repair `removed`.
+    """
 
     versions: int = 0
     files: int = 0

@@ -138,6 +138,8 @@ class MigrationStatus:
 
     @property
     def up_to_date(self) -> bool:
+        """True when nothing is pending and no migration is dirty (`registry-core status`
+        exits 0)."""
         return not self.pending and self.dirty is None
 
 
@@ -444,6 +446,8 @@ class Migrator:
             return s.one(d.index_exists_sql, {"name": name}) is not None
         if kind == "drop index":
             return s.one(d.index_exists_sql, {"name": name}) is None
+        if kind == "insert if absent":
+            return False  # run again: it keeps a row already there
         return name.lower() in s.columns(table)  # add column
 
 
@@ -453,6 +457,14 @@ _STEPS = (
     ("create index", re.compile(r"CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)", re.I)),
     ("drop index", re.compile(r"DROP INDEX (\w+)(?: ON (\w+))?()", re.I)),
     ("add column", re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.I)),
+    (
+        "insert if absent",
+        re.compile(
+            r"INSERT INTO (\w+)()\b.*\b(?:ON CONFLICT \(\w+\) DO NOTHING|ON DUPLICATE KEY UPDATE "
+            r"(\w+) = \3)\s*$",
+            re.I | re.S,
+        ),
+    ),
 )
 
 

@@ -51,7 +51,9 @@ def _freeze(record: Any, *names: str) -> None:
 
 @dataclass(frozen=True)
 class Model:
-    """A registered model: its name, description, times and tags (immutable)."""
+    """A registered model (immutable): its `name`, `description` (or None), `created_at`
+    and `updated_at` (aware UTC datetimes) and its own `tags` (an immutable mapping, not the
+    versions' tags)."""
 
     name: str
     description: str | None
@@ -65,8 +67,11 @@ class Model:
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One numbered version of a model; `version` is a string of decimal digits. `tags` and
-    `metrics` are immutable mappings (copy them with dict() to change them)."""
+    """One numbered version of a model (immutable); `version` is a string of decimal digits.
+    `storage_path` is its file's path relative to the artifact store's root,
+    `file_size_bytes` and `checksum` ("sha256:<hex>") what loads verify, `created_at` an
+    aware UTC datetime, `aliases` the aliases pointing at it. `tags` and `metrics` are
+    immutable mappings (copy them with dict() to change them)."""
 
     name: str
     version: str
@@ -111,7 +116,8 @@ class VersionFile:
 
 @dataclass(frozen=True)
 class RegistryStats:
-    """Totals over every model and version (the seed document's statistics query)."""
+    """Totals over every model and version (the seed document's statistics query): counts,
+    and the sum and mean of the versions' file sizes in bytes (0 when there is none)."""
 
     total_models: int
     total_versions: int
@@ -121,7 +127,10 @@ class RegistryStats:
 
 @dataclass(frozen=True)
 class DatabaseStats:
-    """What the database reports about itself (the seed document's monitoring section)."""
+    """What the database reports about itself (the seed document's monitoring section):
+    the `backend` ("sqlite", "postgresql", "mysql"), the server's product and version, the
+    schema version (None on an empty database), the database's size in bytes, the row count
+    of each registry table, and its `location` (the URL, password masked)."""
 
     backend: str
     server_version: str

@@ -56,6 +56,12 @@ def connect(
     `shared_artifacts=True` lets this registry use a store that keeps another registry's
     files (InvalidInputError otherwise); in a shared store no file is ever deleted that this
     registry does not reference, and deletes leave the deleted versions' files in place.
+
+    Returns a `ModelRegistry` (close it, or use it as a context manager). Raises
+    InvalidInputError (a malformed URL, an unknown option or artifact scheme, another
+    registry's store), MissingDriverError (the driver or storage library is not installed),
+    BackendUnavailableError (the database cannot be reached), SchemaOutOfDateError and
+    MigrationError.
     """
     raw = resolve_url(url)
     parsed = parse_url(raw)
@@ -208,7 +214,15 @@ def _record(backend: MetadataBackend, store: ArtifactStore) -> None:
 
 
 class ModelRegistry:
-    """Models, their numbered versions, tags and files. Use as a context manager."""
+    """Models, their numbered versions, tags and files. Use as a context manager.
+
+    Made by `connect()`. Every method reads or writes the database through its
+    `MetadataBackend` (and the files through its artifact store) and may raise, besides what
+    it names: InvalidInputError for an argument out of the input limits (empty or over-long
+    names, NUL characters, a non-finite metric), BackendUnavailableError when the database
+    cannot be reached or does not answer within `call_timeout`, and, for a write whose
+    COMMIT answer was lost, OutcomeUnknownError (running it again is safe).
+    """
 
     def __init__(
         self, backend: MetadataBackend, artifacts: ArtifactStore, *, shared_artifacts: bool = False
@@ -244,7 +258,8 @@ class ModelRegistry:
         self.close()
 
     def close(self) -> None:
-        """Releases the backend's connections."""
+        """Releases the backend's connections; the registry is unusable afterwards (calls
+        raise BackendUnavailableError)."""
         self.backend.close()
 
     # -- saving ----------------------------------------------------------------------
@@ -259,7 +274,11 @@ class ModelRegistry:
         parents: Sequence[tuple[str, str | int]] | None = None,
     ) -> ModelVersion:
         """Pickles `model` into the artifact store and records a new version with its tags,
-        metrics and parents (lineage), all or nothing."""
+        metrics and parents (lineage: (name, version) pairs), all or nothing; creates the
+        model on its first save. Returns the new `ModelVersion` (numbers 1, 2, 3, ... per
+        model, never reused). Raises InvalidInputError (an object that cannot be pickled, bad
+        tags or metrics), NotFoundError (a parent that does not exist), ArtifactStoreError
+        (the store failed: nothing was recorded)."""
         extras = _Extras(name, description, tags, metrics, parents)
         self._claim(f"saving a version of {extras.name!r}")
         with store_errors(f"saving a version of {extras.name!r}", self.artifacts):
@@ -276,7 +295,9 @@ class ModelRegistry:
         metrics: Mapping[str, float] | None = None,
         parents: Sequence[tuple[str, str | int]] | None = None,
     ) -> ModelVersion:
-        """Copies an existing file into the store and records a new version."""
+        """Copies the file at `path` into the store and records a new version, as
+        `save_model` does (same arguments, returns and errors; InvalidInputError if `path` is
+        not a readable file). Load it back with `model_path`."""
         extras = _Extras(name, description, tags, metrics, parents)
         self._claim(f"saving a version of {extras.name!r}")
         with store_errors(f"saving a version of {extras.name!r}", self.artifacts):
@@ -315,7 +336,9 @@ class ModelRegistry:
         """The unpickled model (by version, by alias, else the latest), after verifying its
         size and sha256 (a remote file is streamed into a temporary file while it is hashed,
         and unpickled only once the check passed). Unpickling runs code from the file: load
-        only what you trust."""
+        only what you trust. Raises NotFoundError (no such model, version or alias),
+        ArtifactMissingError (the file is gone), ChecksumMismatchError (it changed),
+        ArtifactStoreError (the store failed)."""
         mv = self.get_version(name, version, alias=alias)
         what = f"version {mv.version} of {mv.name!r}"
         with contextlib.ExitStack() as stack:
@@ -333,7 +356,7 @@ class ModelRegistry:
         """The verified local path of a version's file (for files saved with save_model_file).
         On a local store, the file itself; on a URL store, a verified copy in the download
         cache ($MODEL_REGISTRY_CACHE, else ~/.cache/registry-core), fetched once per
-        checksum."""
+        checksum. Raises as `load_model` does."""
         mv = self.get_version(name, version, alias=alias)
         what = f"version {mv.version} of {mv.name!r}"
         with store_errors(f"reading {what}", self.artifacts):
@@ -348,24 +371,28 @@ class ModelRegistry:
         return self.backend.get_model(name)
 
     def list_models(self) -> list[Model]:
-        """Every model, ordered by name in code point order."""
+        """Every model (with its tags), ordered by name in code point order; [] when there is
+        none. For many models, `search_models` reads them a page at a time."""
         return self.backend.list_models()
 
     def update_model(self, name: str, *, description: str | None) -> Model:
-        """Sets a model's description and updated_at; returns the model."""
+        """Sets a model's description (None clears it) and updated_at; returns the model.
+        NotFoundError if there is no such model."""
         model = self.backend.update_model(name, description=description)
         log.info("model %r: description updated", name)
         return model
 
     def rename_model(self, name: str, new_name: str) -> Model:
         """Renames a model; its versions, tags, aliases and files stay with it (the files keep
-        their paths). AlreadyExistsError if `new_name` is taken."""
+        their paths); returns the renamed model. NotFoundError if there is no model `name`,
+        AlreadyExistsError if `new_name` is taken."""
         model = self.backend.rename_model(name, new_name)
         log.info("model %r renamed to %r", name, new_name)
         return model
 
     def set_model_tag(self, name: str, key: str, value: str | None) -> None:
-        """Creates or overwrites a tag of the model itself (`Model.tags`)."""
+        """Creates or overwrites a tag of the model itself (`Model.tags`; `value` may be
+        None). NotFoundError if there is no such model."""
         self.backend.set_model_tag(name, key, value)
         log.info("model %r: tag %r set", name, key)
 
@@ -375,7 +402,9 @@ class ModelRegistry:
         log.info("model %r: tag %r deleted", name, key)
 
     def delete_model(self, name: str) -> None:
-        """Removes the model, its versions and tags, then its files."""
+        """Removes the model, its versions, tags, metrics, aliases and lineage edges in one
+        transaction, then its files (in a shared store the files stay; a file that cannot be
+        deleted is logged and left for `verify(repair=True)`). NotFoundError if absent."""
         # Only the files this model's versions recorded: a model of the same name created
         # meanwhile keeps its own (their names carry a per-save token).
         self._claim(f"deleting {name!r}")
@@ -387,13 +416,16 @@ class ModelRegistry:
     def get_version(
         self, name: str, version: str | int | None = None, *, alias: str | None = None
     ) -> ModelVersion:
-        """One version: by number, by alias, or (neither) the latest."""
+        """One version: by number, by alias, or (neither) the latest. NotFoundError if the
+        model, the version or the alias does not exist; InvalidInputError if both a version
+        and an alias are given."""
         return self.backend.get_version(name, _number(version), alias=alias)
 
     def update_version(
         self, name: str, version: str | int, *, description: str | None
     ) -> ModelVersion:
-        """Sets a version's description; returns the version."""
+        """Sets a version's description (None clears it) and the model's updated_at; returns
+        the version. NotFoundError if the model or the version does not exist."""
         updated = self.backend.update_version(name, str(version), description=description)
         log.info("model %r version %s: description updated", name, version)
         return updated
@@ -401,18 +433,23 @@ class ModelRegistry:
     def best_version(
         self, name: str, metric: str, *, higher_is_better: bool = True
     ) -> ModelVersion:
-        """The version with the best value of `metric` (ties: the newest)."""
+        """The version with the highest value of `metric` (the lowest with
+        `higher_is_better=False`; ties: the newest). NotFoundError if the model does not
+        exist or no version of it has that metric."""
         return self.backend.best_version(name, metric, higher_is_better=higher_is_better)
 
     def lineage(
         self, name: str, version: str | int, *, direction: Direction = "ancestors"
     ) -> list[ModelVersion]:
         """The versions this one derives from ("ancestors") or that derive from it
-        ("descendants"), nearest first, across models."""
+        ("descendants"), nearest first, across models, up to 500 generations; [] if none.
+        NotFoundError if the version does not exist."""
         return self.backend.lineage(name, str(version), direction=direction)
 
     def set_alias(self, name: str, alias: str, version: str | int) -> None:
-        """Points `alias` ("champion") at a version; moving it is one atomic statement."""
+        """Points `alias` ("champion") at a version, creating it or moving it in one atomic
+        statement. NotFoundError if the version does not exist; InvalidInputError for an
+        alias of digits only (it would read as a version)."""
         self.backend.set_alias(name, alias, str(version))
         log.info("model %r: alias %r -> version %s", name, alias, version)
 
@@ -422,11 +459,14 @@ class ModelRegistry:
         log.info("model %r: alias %r deleted", name, alias)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        """The model's versions in numeric order (10 after 9)."""
+        """The model's versions in numeric order (10 after 9), with their tags, metrics and
+        aliases. NotFoundError if there is no such model."""
         return self.backend.list_versions(name)
 
     def delete_version(self, name: str, version: str | int) -> None:
-        """Removes one version, its tags and file; its number is never given out again."""
+        """Removes one version with its tags, metrics, aliases and lineage edges, then its
+        file (as `delete_model` does); its number is never given out again. NotFoundError if
+        the model or the version does not exist."""
         self._claim(f"deleting version {version} of {name!r}")
         removed = self.backend.delete_version(name, str(version))
         log.info("model %r version %s deleted", name, removed.version)
@@ -437,11 +477,13 @@ class ModelRegistry:
         return self.backend.latest_versions()
 
     def find_by_tag(self, key: str, value: str | None = None) -> list[ModelVersion]:
-        """The versions carrying tag `key` (with `value`, unless None), by name then version."""
+        """The versions carrying tag `key` (with `value`, unless None), by name then version;
+        [] if none."""
         return self.backend.find_by_tag(key, value)
 
     def set_tag(self, name: str, version: str | int, key: str, value: str | None) -> None:
-        """Creates or overwrites one tag of a version."""
+        """Creates or overwrites one tag of a version (`value` may be None). NotFoundError
+        if the model or the version does not exist."""
         self.backend.set_tag(name, str(version), key, value)
         log.info("model %r version %s: tag %r set", name, version, key)
 
@@ -460,10 +502,12 @@ class ModelRegistry:
         page_token: str | None = None,
     ) -> Page[ModelVersion]:
         """One page of the versions that match `filter`, e.g. ``"tags.stage = 'prod' AND
-        metrics.auc > 0.9 OR alias = 'champion'"`` (README: "Searching"), ordered by
+        metrics.auc > 0.9 OR alias = 'champion'"`` (docs: "Searching"), ordered by
         `order_by` ("name", "version", "created_at", "metrics.KEY", each optionally ASC or
         DESC; default name, then version). Pass `Page.next_page_token` back as `page_token`
-        for the next page (None: the last)."""
+        for the next page (None: the last). Returns a `Page`; raises InvalidInputError for a
+        filter, order or token it cannot use (naming the position in the filter) or a
+        `page_size` outside 1..1000."""
         return self.backend.search_versions(
             filter, order_by=order_by, page_size=page_size, page_token=page_token
         )
@@ -477,18 +521,21 @@ class ModelRegistry:
         page_token: str | None = None,
     ) -> Page[Model]:
         """One page of the models that match `filter` (fields name, description, created_at,
-        updated_at, tags.KEY), ordered by `order_by` (name, created_at, updated_at)."""
+        updated_at, tags.KEY), ordered by `order_by` (name, created_at, updated_at), paged
+        and refused as `search_versions` is. Returns a `Page` of `Model`."""
         return self.backend.search_models(
             filter, order_by=order_by, page_size=page_size, page_token=page_token
         )
 
     # -- statistics --------------------------------------------------------------------
     def stats(self) -> RegistryStats:
-        """Model and version counts and file sizes (the seed document's statistics query)."""
+        """Model and version counts and file sizes (the seed document's statistics query),
+        as a `RegistryStats`; reads the database only."""
         return self.backend.stats()
 
     def database_stats(self) -> DatabaseStats:
-        """What the database reports: backend, server, driver, schema version, size, rows."""
+        """What the database reports: backend, server, driver, schema version, size, rows
+        and the registry's id, as a `DatabaseStats`."""
         return self.backend.database_stats()
 
     # -- checking the artifact store -------------------------------------------------
@@ -498,7 +545,9 @@ class ModelRegistry:
         """Checks the artifact store against the database: files missing or changed (size,
         and sha256 unless `checksums=False`), files no version points to (orphans) and
         leftovers of saves that died (stale staging files). `repair=True` deletes orphans and
-        stale staging files older than `grace` seconds, never a file a version points to."""
+        stale staging files older than `grace` seconds, never a file a version points to (nor,
+        in a shared store, one another registry may reference). Returns a `VerifyReport`
+        (`ok` when nothing needs attention); raises ArtifactStoreError if the store fails."""
         if repair:
             self._claim("checking the artifact store")
         with store_errors("checking the artifact store", self.artifacts):

@@ -4,10 +4,12 @@ level the queries are rendered for, and re-reading it when the schema changed un
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 from registry_core.errors import MigrationError, SchemaOutOfDateError
 from registry_core.migrator import Migration, MigrationStatus, Migrator, normalize_target
+from registry_core.session import Session
 from registry_core.sql import Queries
 from registry_core.transactions import Transactions
 from registry_core.urls import scrub
@@ -34,9 +36,7 @@ class Schema(Transactions):
             with self._session() as lock_session, self._migration_lock(lock_session):
                 conn = lock_session.conn
                 migrator = Migrator(
-                    self.dialect,
-                    lambda: self._transaction_on(conn, write=True),
-                    self.migrations,
+                    self.dialect, lambda: self._migration_transaction(conn), self.migrations
                 )
                 return action(migrator)
         except MigrationError as exc:  # its text quotes the driver's message
@@ -46,6 +46,11 @@ class Schema(Transactions):
             raise MigrationError(clean, reason=exc.reason) from exc.__cause__
         finally:
             self._queries = None  # the schema may have changed: re-read the level on next use
+
+    def _migration_transaction(self, conn: Any) -> AbstractContextManager[Session]:
+        """One write transaction of the migration runner (a backend whose migration lock
+        lives in each transaction takes it here)."""
+        return self._transaction_on(conn, write=True)
 
     def migrate(self, *, target: str | None = None) -> list[str]:
         # Without the lock first: when nothing is pending (every connect after the first),
@@ -78,7 +83,11 @@ class Schema(Transactions):
     def _read_status(self) -> MigrationStatus:
         with self._session() as s:
             conn = s.conn
-            migrator = Migrator(self.dialect, lambda: self._transaction_on(conn), self.migrations)
+            # a read transaction: reading the status never waits for a writer (SQLite's
+            # BEGIN IMMEDIATE would queue every process's first call behind a migration)
+            migrator = Migrator(
+                self.dialect, lambda: self._transaction_on(conn, write=False), self.migrations
+            )
             return migrator.status()
 
     def dry_run(self, *, target: str | None = None, down: bool = False) -> list[tuple[str, str]]:

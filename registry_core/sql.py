@@ -30,7 +30,8 @@ _VERSION_FROM = f"FROM mr_models m{_VERSIONS_JOIN}"
 #: takes (validate.MAX_ITEMS), so a save's INSERTs stay one per kind; lineage() reads chains
 #: longer than this in chunks
 CHUNK = 1000
-#: how deep lineage() follows parents or children (MySQL stops recursion at 1000 by default)
+#: how deep one recursive lineage query follows parents or children (MySQL stops recursion at
+#: 1000 by default); lineage() continues from the versions it reached (registry_core.lineage)
 LINEAGE_MAX_DEPTH = 500
 #: how many models export_models reads per batch (one statement per table per batch)
 EXPORT_BATCH = 100
@@ -44,6 +45,7 @@ class Queries:
     def __init__(self, dialect: Dialect, level: int) -> None:
         d = dialect
         self.level = level
+        self._dialect = d
         self.number = self._number_of(d)
         #: the uid column and its parameter in an INSERT of a model (none before 007)
         self._uid = (", uid", ", :uid") if level >= IDENTITIES else ("", "")
@@ -267,15 +269,25 @@ class Queries:
             f"WHERE model_version_id IN ({ids})"
         )
 
-    def _lineage(self, d: Dialect, *, near: str, far: str) -> str:
+    def lineage_from(self, direction: str, count: int) -> str:
+        """`ancestors` or `descendants` continued from `count` versions :i0, :i1... (where a
+        query stopped at LINEAGE_MAX_DEPTH), depths counted from them."""
+        ids = ", ".join(f":i{i}" for i in range(count))
+        near, far = ("child_version_id", "parent_version_id")
+        if direction == "descendants":
+            near, far = far, near
+        return self._lineage(self._dialect, near=near, far=far, start=f"IN ({ids})")
+
+    def _lineage(self, d: Dialect, *, near: str, far: str, start: str | None = None) -> str:
         # UNION (not UNION ALL) keeps diamond-shaped histories from multiplying rows.
-        start = (
-            "SELECT mv.id FROM mr_model_versions mv JOIN mr_models m ON m.id = mv.model_id "
-            "WHERE m.name = :name AND mv.version = :version"
-        )
+        if start is None:
+            start = (
+                "= (SELECT mv.id FROM mr_model_versions mv JOIN mr_models m "
+                "ON m.id = mv.model_id WHERE m.name = :name AND mv.version = :version)"
+            )
         return (
             "WITH RECURSIVE chain (version_id, depth) AS ("
-            f"SELECT l.{far}, 1 FROM mr_model_lineage l WHERE l.{near} = ({start}) "
+            f"SELECT l.{far}, 1 FROM mr_model_lineage l WHERE l.{near} {start} "
             f"UNION SELECT l.{far}, c.depth + 1 FROM mr_model_lineage l "
             f"JOIN chain c ON l.{near} = c.version_id WHERE c.depth < {LINEAGE_MAX_DEPTH}) "
             f"SELECT {VERSION_COLUMNS}, {self._attribute_columns(d)}, d.depth FROM "
@@ -471,8 +483,14 @@ class Queries:
 
     @staticmethod
     def _version_pairs(count: int) -> str:
-        """Versions (:pn0, :pv0), (:pn1, :pv1)... by model name and number."""
-        return " OR ".join(f"(m.name = :pn{i} AND mv.version = :pv{i})" for i in range(count))
+        """Versions (:pn0, :pv0), (:pn1, :pv1)... by model name and number: the ORs nested as
+        a balanced tree, whose depth grows with log2(count), not count (SQLite refuses an
+        expression deeper than 1,000: https://sqlite.org/limits.html#max_expr_depth)."""
+        terms = [f"(m.name = :pn{i} AND mv.version = :pv{i})" for i in range(count)]
+        while len(terms) > 2:
+            pairs = [f"({a} OR {b})" for a, b in zip(terms[::2], terms[1::2], strict=False)]
+            terms = pairs + terms[len(pairs) * 2 :]
+        return " OR ".join(terms)
 
     @staticmethod
     def row_count(table: str) -> str:

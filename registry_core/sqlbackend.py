@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from registry_core import filters, search, sqlimport, sqltransfer, validate
+from registry_core import filters, lineage, search, sqlimport, sqltransfer, validate
 from registry_core import rows as rows_
 from registry_core.backend import Direction
 from registry_core.dialect import Dialect, ErrorKind
@@ -411,7 +411,7 @@ class SQLMetadataBackend(Schema):
             rows = s.all(sql, {"name": name, "version": number})
             if not rows:  # none, or no such version: only then a second statement
                 self._version_row(s, name, number)
-            return self._versions(s, rows)
+            return self._versions(s, lineage.deeper(s, q, rows, direction))
 
         return self._read(work)
 
@@ -572,8 +572,11 @@ class SQLMetadataBackend(Schema):
     # -- statistics ---------------------------------------------------------------------------
     def stats(self) -> RegistryStats:
         def work(s: Session) -> RegistryStats:
-            models, versions, total, avg = s.one(self.queries.stats) or (0, 0, None, None)
-            return RegistryStats(int(models), int(versions), int(total or 0), float(avg or 0))
+            models, versions, total, _ = s.one(self.queries.stats) or (0, 0, None, None)
+            # the mean from the exact sum and count: MariaDB's AVG of integers keeps only
+            # 4 decimals (div_precision_increment)
+            mean = int(total or 0) / int(versions) if versions else 0.0
+            return RegistryStats(int(models), int(versions), int(total or 0), mean)
 
         return self._run(work, write=False, transaction=False)
 

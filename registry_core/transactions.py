@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from registry_core.backend import MetadataBackend
-from registry_core.dialect import Dialect, ErrorKind
+from registry_core.dialect import Dialect, ErrorKind, refusal
 from registry_core.errors import (
     AlreadyExistsError,
     BackendUnavailableError,
@@ -90,6 +90,8 @@ class Transactions(MetadataBackend):
     _guard: GuardFactory | None = None
     #: seconds a call waits for an answer from the server (URL option call_timeout)
     call_timeout: float = 60.0
+    #: seconds, and the URL option, that bound making a new connection (set by _open)
+    connect_timeout: tuple[float, str] = (10.0, "connect_timeout")
 
     def _drop_idle(self) -> None:
         """Closes the pool's idle connections: one connection was found dead."""
@@ -115,8 +117,9 @@ class Transactions(MetadataBackend):
             s.begin(write=write)
             try:
                 yield s
-            except BaseException:
-                self._rollback_quietly(s)
+            except BaseException as exc:
+                if not self._lost_or_timed_out(exc):  # (a ROLLBACK would wait on a hung server)
+                    self._rollback_quietly(s)
                 raise
             session_id = self._session_id(conn)
             try:
@@ -200,8 +203,9 @@ class Transactions(MetadataBackend):
                 s.control(statement)
             try:
                 yield s
-            except BaseException:
-                self._rollback_quietly(s)
+            except BaseException as exc:
+                if not self._lost_or_timed_out(exc):  # (a ROLLBACK would wait on a hung server)
+                    self._rollback_quietly(s)
                 raise
             s.commit()  # read only: ends the snapshot
 
@@ -344,6 +348,9 @@ class Transactions(MetadataBackend):
             return self._timed_out(exc)
         if kind in (ErrorKind.LOST, ErrorKind.UNAVAILABLE, ErrorKind.RETRY):
             return BackendUnavailableError(f"{self._where()} is unavailable: {detail}")
+        typed = refusal(kind, self._where(), detail, self.connect_timeout)
+        if typed is not None:
+            return typed
         return RegistryError(f"{self._where()}: {type(exc).__name__}: {detail}")
 
     def close(self) -> None:

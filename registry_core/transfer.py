@@ -146,10 +146,10 @@ def copy_registry(
     `source_artifacts` / `target_artifacts`: the two artifact stores, paths or URLs such as
     s3://bucket/models (None: as `connect()` finds them for each URL), with
     `source_storage_options` / `target_storage_options` passed to fsspec as `connect()`'s
-    `storage_options` are. Two stores in one place (the same folder, bucket and prefix:
-    two SQLite files side by side, or $MODEL_REGISTRY_ARTIFACTS for both) are refused with
-    InvalidInputError: deleting a version in one registry would delete the other's file.
-    `shared_artifacts=True` allows it (the copy then writes no files).
+    `storage_options` are. Two stores in one place (the same folder, bucket and prefix: the
+    source's store given as `target_artifacts`, or $MODEL_REGISTRY_ARTIFACTS for both) are
+    refused with InvalidInputError: deleting a version in one registry would delete the
+    other's file. `shared_artifacts=True` allows it (the copy then writes no files).
 
     `models`: copy only these models (NotFoundError if one is not in the source).
     `progress`: None shows a bar (models, versions, bytes) on stderr only if it is a
@@ -170,6 +170,10 @@ def copy_registry(
     `dry_run=True` writes nothing, neither rows nor files, and does not migrate the target:
     it returns the report of what a copy would write, update and refuse (refusals listed,
     not raised).
+
+    Returns a `CopyReport`. Also raises InvalidInputError (a source without a registry, a
+    copy onto itself), ArtifactMissingError (a source file is gone), ArtifactStoreError and
+    BackendUnavailableError.
     """
     started = time.monotonic()
     source_parsed, target_parsed = parse_url(source_url), parse_url(target_url)

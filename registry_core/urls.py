@@ -37,6 +37,9 @@ class DatabaseURL:
     port: int | None = None
     database: str = ""
     options: dict[str, str] = field(default_factory=dict)
+    #: every (host, port) of the URL, in its order: one, or several in libpq's multi-host
+    #: form (`h1:5432,h2:5433`, HA PostgreSQL); `host`/`port` are the first
+    hosts: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def is_memory(self) -> bool:
@@ -64,9 +67,10 @@ class DatabaseURL:
                 if self.password is not None:
                     auth += ":" + ("***" if mask else quote(self.password, safe=""))
                 auth += "@"
-            hostport = self.host or ""
-            if self.port is not None:
-                hostport += f":{self.port}"
+            hostport = ",".join(
+                _host_text(host) + ("" if port is None else f":{port}")
+                for host, port in (self.hosts or ((self.host or "", self.port),))
+            )
             base = f"{self.scheme}://{auth}{hostport}/{self.database}"
         if self.options:
             base += "?" + "&".join(
@@ -109,13 +113,13 @@ def parse_url(url: str) -> DatabaseURL:
     # or '?' would show in either.
     # The error is raised outside the `except`: `from None` hides urllib's exception from
     # tracebacks but keeps it as __context__, and its text quotes the password.
-    parts, port, malformed = None, None, False
+    parts, hosts, malformed = None, None, False
     try:
         parts = urlsplit(url)
-        port = parts.port
+        hosts = _hosts(parts.netloc.rpartition("@")[2])
     except ValueError:
         malformed = True
-    if malformed or parts is None:
+    if malformed or parts is None or hosts is None:
         raise InvalidInputError(
             f"malformed {scheme} connection string (is a special character in the password "
             "not percent-encoded? '/' is %2F, '@' is %40, '#' is %23, '?' is %3F)"
@@ -127,15 +131,52 @@ def parse_url(url: str) -> DatabaseURL:
             "unencoded '/' (write it as %2F)"
         )
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else None
+    username, password = None, None
+    if userinfo is not None:
+        user, colon, pw = userinfo.partition(":")
+        username, password = unquote(user), (unquote(pw) if colon else None)
+    first_host, first_port = hosts[0] if hosts else ("", None)
     return DatabaseURL(
         scheme=scheme,
-        username=unquote(parts.username) if parts.username is not None else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        host=parts.hostname,
-        port=port,
+        username=username,
+        password=password,
+        host=first_host or None,
+        port=first_port,
         database=database,
         options=options,
+        hosts=hosts if any(h or p for h, p in hosts) else (),
     )
+
+
+def _hosts(netloc_hosts: str) -> tuple[tuple[str, int | None], ...]:
+    """The (host, port) pairs of a URL's host part, one or a comma-separated list as libpq
+    takes them (`h1:5432,[::1]:5433,h3`); hosts lower-cased as urllib does. ValueError (whose
+    text is never shown: it may hold a password) if one is malformed."""
+    out: list[tuple[str, int | None]] = []
+    items = netloc_hosts.split(",")
+    for item in items:
+        if not item and len(items) > 1:
+            raise ValueError("empty host in a list")
+        if item.startswith("["):
+            host, bracket, rest = item[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                raise ValueError("bad IPv6 host")
+            port_text = rest[1:]
+        else:
+            host, _, port_text = item.partition(":")
+        port = None
+        if port_text:
+            if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+                raise ValueError("bad port")
+            port = int(port_text)
+        out.append((unquote(host).lower(), port))
+    return tuple(out)
+
+
+def _host_text(host: str) -> str:
+    """A host as written in a URL: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _parse_sqlite(url: str) -> DatabaseURL:
@@ -206,12 +247,18 @@ def server_folder(url: DatabaseURL) -> str:
     one server give one name: the default port filled in, and this machine's names (none, a
     socket, `localhost`, `127.0.0.1`, `::1`) all `localhost`; a host named once by name and
     once by address still gets two (pass `artifacts=` to be sure)."""
-    host = (url.host or "").lower()
-    if host in _LOCAL_HOSTS or host.startswith("/"):
-        host = "localhost"
-    port = url.port or DEFAULT_PORTS.get(url.scheme, 0)
-    parts = [url.scheme, host, str(port), url.database]
+    servers = sorted(
+        {_server_spelling(url, host, port) for host, port in (url.hosts or ((url.host, url.port),))}
+    )  # a cluster's hosts in any order (HA URLs) are one folder
+    parts = [url.scheme, *(part for pair in servers for part in pair), url.database]
     return "-".join(_UNSAFE.sub("_", p).strip("._") or "_" for p in parts)
+
+
+def _server_spelling(url: DatabaseURL, host: str | None, port: int | None) -> tuple[str, str]:
+    name = (host or "").lower()
+    if name in _LOCAL_HOSTS or name.startswith("/"):
+        name = "localhost"
+    return name, str(port or DEFAULT_PORTS.get(url.scheme, 0))
 
 
 _INVALID: Any = object()

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from registry_core import forksafe
+
 
 class Guard:
     """One armed deadline; `fired` is True once the watchdog interrupted its connection."""
@@ -45,6 +47,16 @@ class Watchdog:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's thread is not there, and its lock may be held."""
+        self._lock = threading.Lock()
+        self._armed = {}
+        self._thread = None
+        stopped, self._stopped = self._stopped.is_set(), threading.Event()
+        if stopped:
+            self._stopped.set()
 
     @contextmanager
     def guard(self, conn: Any) -> Iterator[Guard]:

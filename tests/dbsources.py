@@ -25,7 +25,13 @@ ENGINES = ("sqlite", "postgresql", "mysql", "mariadb")
 SERVERS = ("postgresql", "mysql", "mariadb")
 MYSQL_FAMILY = ("mysql", "mariadb")
 #: the product each engine's server must report (`backend.server`, e.g. "MySQL 9.7.4")
-PRODUCTS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB"}
+PRODUCTS = {
+    "sqlite": "SQLite",
+    "postgresql": "PostgreSQL",
+    "mysql": "MySQL",
+    "mariadb": "MariaDB",
+    "pgbouncer": "PostgreSQL",
+}
 DEFAULT_IMAGES = {"postgresql": "postgres:16", "mysql": "mysql:8.4", "mariadb": "mariadb:11.8"}
 #: containers' password: distinctive, so that tests can check no message shows it
 CONTAINER_PASSWORD = "rc-Secret-9f3e"
@@ -45,13 +51,28 @@ def required_engines(environ: Mapping[str, str]) -> set[str]:
     """The engines REGISTRY_TEST_REQUIRE names; unknown names are an error, not ignored."""
     raw = environ.get("REGISTRY_TEST_REQUIRE", "")
     names = {n.strip().lower() for n in raw.split(",") if n.strip()}
-    unknown = names - set(ENGINES) - set(STORES)
+    unknown = names - set(ENGINES) - set(STORES) - set(LOCAL_SERVERS)
     if unknown:
         raise ValueError(
             f"REGISTRY_TEST_REQUIRE names unknown engines {sorted(unknown)}; "
-            f"known: {', '.join(ENGINES + STORES)}"
+            f"known: {', '.join(ENGINES + STORES + LOCAL_SERVERS)}"
         )
     return names
+
+
+#: servers the tests start from this machine's binaries (tests/localservers.py), which
+#: REGISTRY_TEST_REQUIRE may also name: PgBouncer in front of the postgresql engine (the
+#: `pgbouncer` engine of the tests that run through a pooler), and a PostgreSQL primary with a
+#: streaming standby (`pg-cluster`, the failover tests)
+LOCAL_SERVERS = ("pgbouncer", "pg-cluster")
+#: the engines of the tests that also run through a connection pooler: PostgreSQL through
+#: PgBouncer in transaction mode is one more engine for them (same backend, same server)
+WITH_POOLER = (*ENGINES, "pgbouncer")
+
+
+def local_server_unavailable(name: str, message: str) -> NoReturn:
+    """Skips a test that needs a server of LOCAL_SERVERS, or fails it when required."""
+    give_up(Choice(name, "skip", message, name in required_engines(environ())), message)
 
 
 #: artifact stores that REGISTRY_TEST_REQUIRE may also name (their tests need libraries or
@@ -196,3 +217,54 @@ def _admin(engine: str, admin_url: str, sql: str) -> None:
 
 def environ() -> Mapping[str, str]:
     return os.environ
+
+
+#: the password of the read-only users tests make (distinctive: no message may show it)
+READ_ONLY_PASSWORD = "rc-ReadOnly-5b1d"
+#: a statement that makes one connection's session read-only, per engine (a write then fails
+#: as on a standby or a read-only server)
+READ_ONLY_SESSION = {
+    "sqlite": "PRAGMA query_only = ON",
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "pgbouncer": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+
+
+def create_read_only_user(engine: str, admin_url: str, db_url: str) -> str:
+    """A user that may read every table of `db_url`'s database and write none; returns
+    `db_url` as that user."""
+    name = "rc_ro_" + uuid.uuid4().hex[:10]
+    database = urlsplit(db_url).path.lstrip("/")
+    if engine == "postgresql":
+        _admin(engine, admin_url, f"CREATE ROLE {name} LOGIN PASSWORD '{READ_ONLY_PASSWORD}'")
+        for sql in (
+            f"GRANT USAGE ON SCHEMA public TO {name}",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}",
+        ):
+            _admin(engine, db_url, sql)
+    else:
+        _admin(engine, admin_url, f"CREATE USER '{name}'@'%' IDENTIFIED BY '{READ_ONLY_PASSWORD}'")
+        _admin(engine, admin_url, f"GRANT SELECT ON {database}.* TO '{name}'@'%'")
+    parts = urlsplit(db_url)
+    netloc = f"{name}:{READ_ONLY_PASSWORD}@{parts.hostname}:{parts.port}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def drop_read_only_user(engine: str, admin_url: str, db_url: str, user_url: str) -> None:
+    name = urlsplit(user_url).username
+    assert name and name.startswith("rc_ro_")
+    if engine == "postgresql":
+        _admin(engine, db_url, f"DROP OWNED BY {name}")
+        _admin(engine, admin_url, f"DROP ROLE IF EXISTS {name}")
+    else:
+        _admin(engine, admin_url, f"DROP USER IF EXISTS '{name}'@'%'")
+
+
+#: the URL option that bounds making a connection, per server engine
+CONNECT_TIMEOUT_OPTION = {
+    "postgresql": "connect_timeout",
+    "mysql": "connection_timeout",
+    "mariadb": "connection_timeout",
+}

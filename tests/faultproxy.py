@@ -10,6 +10,7 @@ a fault just before the client sends the statement it is about.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -49,6 +50,8 @@ class FaultProxy:
         #: round trips: times a client sent after the server had last spoken (requests the
         #: driver sends without waiting for an answer in between count once)
         self.round_trips = 0
+        #: chunks clients sent while the proxy was hung (each a request the server never saw)
+        self.sent_while_hung = 0
         self._links: list[_Link] = []
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -109,6 +112,17 @@ class FaultProxy:
             threading.Thread(target=self._pump, args=(link, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(link, False), daemon=True).start()
 
+    @staticmethod
+    def _recv_within(sock: socket.socket, seconds: float) -> bytes | None:
+        """What `sock` has within `seconds`: b"" if nothing, None once it is closed."""
+        try:
+            readable, _, _ = select.select([sock], [], [], seconds)
+            if not readable:
+                return b""
+            return sock.recv(65536) or None
+        except (OSError, ValueError):
+            return None
+
     def _pump(self, link: _Link, upstream: bool) -> None:
         src, dst = (link.client, link.server) if upstream else (link.server, link.client)
         while not link.closed:
@@ -119,8 +133,19 @@ class FaultProxy:
             if not data:
                 link.close()
                 return
+            if self.mode == HANG and upstream:
+                self.sent_while_hung += 1
             while self.mode == HANG and not link.closed:  # hold everything, answer nothing
-                time.sleep(0.01)
+                if upstream:  # but count what the client goes on sending meanwhile
+                    more = self._recv_within(src, 0.01)
+                    if more:
+                        self.sent_while_hung += 1
+                        data += more
+                    elif more is None:
+                        link.close()
+                        return
+                else:
+                    time.sleep(0.01)
             if upstream and self.cut_next is not None:
                 when, self.cut_next = self.cut_next, None
                 self.cuts += 1

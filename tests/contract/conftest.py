@@ -19,6 +19,7 @@ import pytest
 import dbsources
 import registry_core
 from artifactstores import AzuriteServer, S3Server, Store, azurite_command
+from localservers import PgBouncer
 from registry_core import ModelRegistry
 from registry_core.sqlbackend import SQLMetadataBackend
 
@@ -31,6 +32,7 @@ class Servers:
         self._failed: dict[str, str] = {}
         self._containers: list[Any] = []
         self._docker: bool | None = None
+        self._pgbouncer: PgBouncer | None = None
 
     def _docker_available(self) -> bool:
         if self._docker is None:
@@ -67,7 +69,22 @@ class Servers:
         self._urls[engine] = url
         return url
 
+    def pooler_url(self, url: str) -> str:
+        """`url`, a database on the postgresql engine's server, through PgBouncer in
+        transaction mode (started on first use, for the session)."""
+        if self._pgbouncer is None:
+            if "pgbouncer" in self._failed:
+                dbsources.local_server_unavailable("pgbouncer", self._failed["pgbouncer"])
+            try:
+                self._pgbouncer = PgBouncer(self.admin_url("postgresql"))
+            except (OSError, RuntimeError) as exc:
+                self._failed["pgbouncer"] = f"pgbouncer: {exc}"
+                dbsources.local_server_unavailable("pgbouncer", self._failed["pgbouncer"])
+        return self._pgbouncer.url(url)
+
     def stop(self) -> None:
+        if self._pgbouncer is not None:
+            self._pgbouncer.stop()
         for container in self._containers:
             container.stop()
 
@@ -90,12 +107,13 @@ def _empty_database(engine: str, servers: Servers, sqlite_file: Path) -> Iterato
     if engine == "sqlite":
         yield f"sqlite:///{sqlite_file}"
         return
-    admin = servers.admin_url(engine)
-    url = dbsources.create_database(engine, admin)
+    server = "postgresql" if engine == "pgbouncer" else engine
+    admin = servers.admin_url(server)
+    url = dbsources.create_database(server, admin)
     try:
-        yield url
+        yield servers.pooler_url(url) if engine == "pgbouncer" else url
     finally:
-        dbsources.drop_database(engine, admin, url)
+        dbsources.drop_database(server, admin, url)
 
 
 @pytest.fixture

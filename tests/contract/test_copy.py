@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import dbsources
 import registry_core
 from artifactstores import Store
 from registry_core import (
@@ -97,6 +98,7 @@ def _snapshot(reg: ModelRegistry) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_a_copy_is_lossless_on_every_pair_of_engines(
     db_url: str, target_db_url: str, tmp_path: Path
 ) -> None:
@@ -421,6 +423,7 @@ def test_a_copy_killed_at_random_moments_finishes_when_run_again(
     assert (again.models_present, again.versions_copied, again.files_copied) == (44, 0, 0)
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_a_copy_taken_while_others_save_holds_each_version_whole(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -198,3 +198,58 @@ def test_a_hung_server_fails_the_call_after_call_timeout(
     assert [m.name for m in reg.list_models()] == ["m"]
     assert [v.version for v in reg.list_versions("m")] == ["1"]
     assert reg.verify(grace=0).ok  # the refused save left no file
+
+
+def test_a_save_with_the_server_down_fails_at_once_and_keeps_no_file(
+    reg: ModelRegistry, proxy: FaultProxy
+) -> None:
+    reg.save_model(0, "m")  # the pool holds a connection, which the server's stop ends
+    before = _files(reg)
+    proxy.cut_all()
+    proxy.set_mode(REFUSE)  # the server is down: connections are refused
+    with pytest.raises(BackendUnavailableError) as info:
+        reg.save_model(1, "m")
+    # the dead connection had sent nothing of the save: its outcome is known, nothing saved
+    assert not isinstance(info.value, OutcomeUnknownError), info.value
+    assert _files(reg) == before
+    proxy.set_mode(PASS)
+    assert [v.version for v in reg.list_versions("m")] == ["1"]
+    assert reg.save_model(1, "m").version == "2"
+
+
+def test_a_hung_server_is_waited_for_once_per_call(reg: ModelRegistry, proxy: FaultProxy) -> None:
+    """call_timeout bounds the whole call: after the wait expires, nothing more is sent to the
+    hung server (a ROLLBACK there would wait as long again)."""
+    reg.save_model(0, "m")
+    backend = reg.backend
+    assert isinstance(backend, SQLMetadataBackend)
+    with ExitStack() as stack:  # two pooled connections: neither call has to connect
+        for _ in range(2):
+            stack.enter_context(backend._checkout())
+    proxy.set_mode(HANG)
+    # a read, and a save in a transaction on every engine (parents): its first statement
+    # hangs, so nothing was committed (a write of one statement would be OutcomeUnknownError)
+    for call in (reg.list_models, lambda: reg.save_model(1, "m", parents=[("m", "1")])):
+        proxy.sent_while_hung = 0
+        with pytest.raises(BackendUnavailableError, match=r"\(URL option call_timeout\)"):
+            call()
+        assert proxy.sent_while_hung == 1
+    proxy.set_mode(PASS)
+    proxy.cut_all()
+    assert [v.version for v in reg.list_versions("m")] == ["1"]
+
+
+def test_a_connection_that_cannot_be_made_in_time_names_the_connect_timeout(
+    db_url: str, proxy: FaultProxy, tmp_path: Path, engine: str
+) -> None:
+    option = dbsources.CONNECT_TIMEOUT_OPTION[engine]
+    url = proxy.url(db_url) + f"?call_timeout=30&{option}=1"
+    with registry_core.connect(url, artifacts=tmp_path / "artifacts") as r:
+        r.save_model(0, "m")
+        proxy.set_mode(HANG)  # accepts connections, never answers: no connection is made
+        proxy.cut_all()
+        with pytest.raises(BackendUnavailableError) as info:
+            r.list_models()
+        message = str(info.value)
+        assert option in message and "within 1 s" in message, message
+        assert "option call_timeout" not in message

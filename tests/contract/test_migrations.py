@@ -202,6 +202,7 @@ def _connect_and_migrate(url: str, start_at: float) -> list[str]:
         b.close()
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 @pytest.mark.slow
 def test_concurrent_migrators_apply_each_migration_once(db_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
@@ -241,6 +242,7 @@ def test_upgrade_from_every_version_keeps_the_data(db_url: str, start: str) -> N
         assert new.best_version("a", "acc").version == "4"
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_a_process_opened_before_the_upgrade_keeps_working(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

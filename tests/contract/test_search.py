@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+import dbsources
 from registry_core import (
     AlreadyExistsError,
     InvalidInputError,
@@ -125,6 +126,7 @@ def test_search_brings_tags_metrics_and_aliases(filled: ModelRegistry) -> None:
     assert everything == [v for m in filled.list_models() for v in filled.list_versions(m.name)]
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_order_by_and_stable_ties(filled: ModelRegistry) -> None:
     by_acc = filled.search_versions(None, order_by="metrics.acc DESC")
     accs = [v.metrics.get("acc") for v in by_acc]
@@ -197,6 +199,7 @@ def test_pages_over_updated_at_move_what_changes(registry: ModelRegistry, direct
         assert names.count(done) == 1 and ahead not in names
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_pages_of_a_metric_range_ordered_by_the_metric(filled: ModelRegistry) -> None:
     text = "metrics.acc > 0.05 AND metrics.loss < 0.95"
     pages = _all(filled.search_versions, text, order_by="metrics.acc DESC", page_size=2)
@@ -256,6 +259,7 @@ def test_bad_filters_name_the_position(filled: ModelRegistry, bad: str) -> None:
     assert filled.list_models()  # nothing happened to the data
 
 
+@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_search_models(filled: ModelRegistry) -> None:
     models = filled.search_models("tags.owner IS NOT NULL")
     assert [m.name for m in models] == ["a", "b"]
