@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +128,18 @@ def peak_rss_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def child(source: str, target: str, src_art: str, dst_art: str) -> None:
-    """In a fresh process: one copy; prints its report, time and peak RSS as JSON."""
+def child(source: str, target: str, src_art: str, dst_art: str, *models: str) -> None:
+    """In a fresh process: one copy (of `models`, if any); prints its report, time and peak
+    RSS as JSON."""
     before = peak_rss_kib()
     t0 = time.perf_counter()
     report = registry_core.copy_registry(
-        source, target, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+        source,
+        target,
+        source_artifacts=src_art,
+        target_artifacts=dst_art,
+        models=list(models) or None,
+        progress=False,
     )
     seconds = time.perf_counter() - t0
     peak = peak_rss_kib()
@@ -140,12 +147,28 @@ def child(source: str, target: str, src_art: str, dst_art: str) -> None:
 
 
 def run_copy(
-    source: str, target: str, src_art: Path, dst_art: Path, *, fresh: bool = True
+    source: str,
+    target: str,
+    src_art: Path,
+    dst_art: Path,
+    *,
+    fresh: bool = True,
+    models: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """One copy in a fresh process (`fresh`: into an empty target store); its JSON result."""
     if fresh:
         shutil.rmtree(dst_art, ignore_errors=True)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", source, target, str(src_art), str(dst_art)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            source,
+            target,
+            str(src_art),
+            str(dst_art),
+            *models,
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -165,7 +188,7 @@ def show(label: str, r: dict[str, Any], versions: int) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:6])
+        child(*sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sqlite", required=True, help="path of the SQLite source (overwritten)")

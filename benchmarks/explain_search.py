@@ -4,6 +4,9 @@ filter. Run it on a database `bench_reads.py --scale 100` filled (it reads, neve
     python benchmarks/explain_search.py --url sqlite:////tmp/bench.db \\
         --url postgresql://postgres@127.0.0.1:5432/bench --url mysql://root@127.0.0.1:3306/bench
 
+With --bench-scale: the searches of `bench_scale.py`, page 1 and page 2 (the keyset condition
+of a real next-page token), on its registries (bench_scale_x1000 ...).
+
 The statement is the one `search_versions` sends (compiled by registry-core, captured before it
 runs); the plan is the database's own EXPLAIN (SQLite: EXPLAIN QUERY PLAN), printed whole.
 """
@@ -37,8 +40,10 @@ class _Capture:
         return []
 
 
-def plan(b: SQLMetadataBackend, text: str, order_by: str | None) -> list[str]:
-    rows, _token = b._search("versions", text, order_by, 100, None)
+def plan(
+    b: SQLMetadataBackend, text: str, order_by: str | None, token: str | None = None
+) -> list[str]:
+    rows, _token = b._search("versions", text, order_by, 100, token)
     capture = _Capture()
     rows(capture)  # type: ignore[arg-type]
     explain = {"sqlite": "EXPLAIN QUERY PLAN "}.get(b.dialect.name, "EXPLAIN ")
@@ -46,18 +51,43 @@ def plan(b: SQLMetadataBackend, text: str, order_by: str | None) -> list[str]:
     return [" | ".join(str(c) for c in r) for r in result]
 
 
+def scale_searches() -> list[tuple[str, str, str | None, int]]:
+    from bench_scale import SEARCHES as SCALE
+
+    return [(label, text, order, page) for label, (text, order) in SCALE.items() for page in (1, 2)]
+
+
+def _created_at_11(b: SQLMetadataBackend) -> str:
+    """bench_scale's `t`: the creation time of version 11 of its first model."""
+    try:
+        return str(b.get_version("model-00000", "11").created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    except registry_core.NotFoundError:
+        return "2026-01-01T03:00:00"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--url", action="append", required=True)
+    p.add_argument("--bench-scale", action="store_true", help="bench_scale.py's searches")
     args = p.parse_args()
+    searches = scale_searches() if args.bench_scale else [(*s, 1) for s in SEARCHES]
     for url in args.url:
         b = registry_core.open_backend(url)
         assert isinstance(b, SQLMetadataBackend)
         try:
             print(f"=== {b.database_stats().server_version}")
-            for label, text, order_by in SEARCHES:
-                print(f"--- {label}: {text!r}" + (f" order_by {order_by!r}" if order_by else ""))
-                for line in plan(b, text, order_by):
+            since = _created_at_11(b)
+            for label, text, order_by, page in searches:
+                text = text.format(since=since)
+                token = None
+                if page == 2:
+                    token = b.search_versions(text, order_by=order_by).next_page_token
+                print(
+                    f"--- {label}: {text!r}"
+                    + (f" order_by {order_by!r}" if order_by else "")
+                    + f" page {page}"
+                )
+                for line in plan(b, text, order_by, token):
                     print("   ", line)
         finally:
             b.close()
