@@ -210,6 +210,10 @@ class MySQLDialect(Dialect):
             "double": "DOUBLE",
             "table_options": (f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"),
             "new_uuid": "UUID()",
+            # computed when read, kept in its index (adding it rebuilds no table)
+            "version_number": "BIGINT GENERATED ALWAYS AS (CAST(version AS SIGNED)) VIRTUAL",
+            "uid": "VARCHAR(64)",
+            "path_key": "storage_path(255)",  # a TEXT column is indexed by a prefix
         }
 
     def new_cursor(self, conn: Any) -> Any:

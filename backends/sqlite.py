@@ -87,6 +87,10 @@ class SQLiteDialect(Dialect):
                 "substr(h, 18, 3) || '-' || substr(h, 21, 12)) "
                 "FROM (SELECT hex(randomblob(16)) AS h))"
             ),
+            # VIRTUAL: ALTER TABLE ADD COLUMN takes no STORED column (SQLite 3.31 and newer)
+            "version_number": "INTEGER GENERATED ALWAYS AS (CAST(version AS INTEGER)) VIRTUAL",
+            "uid": "TEXT",
+            "path_key": "storage_path",
         }
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from multiprocessing import get_context
@@ -41,7 +41,7 @@ MODELS_PER_SCALE = 50
 FILES = 1000
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 #: change it when the data below changes: cached registries of another layout are rebuilt
-LAYOUT = "round-robin/v3"
+LAYOUT = "round-robin/v4"  # v4: each model's files in a folder of its own (schema 007)
 MARKER = "bench_scale_marker"
 #: PostgreSQL and MySQL/MariaDB database names (on the server of the URL given)
 DATABASE = "bench_scale_x{scale}"
@@ -79,8 +79,9 @@ _FILE_RECORDS = [
 
 
 def version_record(models: int, m: int, v: int) -> ExportedVersion:
-    """Version v of model m: k numbers the versions in creation order. The storage paths
-    cycle through FILES files, a different one for each version of a model."""
+    """Version v of model m: k numbers the versions in creation order. Each version has a
+    file of its own model's (no two models of a registry may point at one file), whose bytes
+    cycle through FILES contents, a different one for each version of a model."""
     k = (v - 1) * models + m
     f = (m * VERSIONS + v - 1) % FILES
     size, checksum = _FILE_RECORDS[f]
@@ -90,7 +91,7 @@ def version_record(models: int, m: int, v: int) -> ExportedVersion:
     return ExportedVersion(
         version=str(v),
         description=None,
-        storage_path=f"models/bench/{f}.bin",
+        storage_path=file_path(m, v),
         file_size_bytes=size,
         checksum=checksum,
         created_at=created(models, m, v),
@@ -351,24 +352,36 @@ def _import_part(models: int, v: int, w: int, workers: int) -> None:
         b.import_model(model_round(models, m, v))
 
 
-def put_files(root: Path) -> Path:
-    """The FILES files every storage path names, under `root` (an artifact store's folder);
-    written once, kept."""
-    folder = root / "models" / "bench"
-    folder.mkdir(parents=True, exist_ok=True)
-    for f in range(FILES):
-        path = folder / f"{f}.bin"
-        if not path.exists() or path.stat().st_size != 512 + f % 512:
-            path.write_bytes(file_bytes(f))
+def file_path(m: int, v: int) -> str:
+    """The storage path of version v of model m."""
+    return f"models/bench/{m}/{(m * VERSIONS + v - 1) % FILES}.bin"
+
+
+def put_files(root: Path, models: Sequence[int]) -> Path:
+    """The files of the versions of `models` (indexes), under `root` (an artifact store's
+    folder); written once, kept."""
+    for m in models:
+        for v in range(1, VERSIONS + 1):
+            f = (m * VERSIONS + v - 1) % FILES
+            path = root / file_path(m, v)
+            if not path.exists() or path.stat().st_size != 512 + f % 512:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(file_bytes(f))
     return root
 
 
-def slice_names(scale: int, versions: int) -> list[str]:
-    """The models of a copy of about `versions` versions: a run in the middle of the names."""
+def slice_models(scale: int, versions: int) -> list[int]:
+    """The models (indexes) of a copy of about `versions` versions: a run in the middle of
+    the names."""
     models = models_at(scale)
     count = max(1, min(models, versions // VERSIONS))
     first = (models - count) // 2
-    return [name_of(m) for m in range(first, first + count)]
+    return list(range(first, first + count))
+
+
+def slice_names(scale: int, versions: int) -> list[str]:
+    """The names of `slice_models`."""
+    return [name_of(m) for m in slice_models(scale, versions)]
 
 
 def env_url(engine: str) -> str | None:

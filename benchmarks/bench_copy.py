@@ -3,9 +3,10 @@ tags, one metric and one lineage edge per version, an alias and a tag per model)
 --postgresql, and that copy on to --mysql; time, versions per second and the copying
 process's peak memory (ru_maxrss), each copy in a fresh process.
 
-Files: the versions' storage paths cycle through --files distinct files, so each file is
-copied once (staged, fsynced, renamed) and found in place (size and sha256 checked) for the
-other versions that name it; the figures are for the metadata, not for the disk.
+Files: the versions of each model name one file of that model's own (no two models may share
+a file), so each file is copied once (staged, fsynced, renamed) and found in place (size and
+sha256 checked) for the model's other versions; the figures are for the metadata, not for
+the disk.
 
     python benchmarks/bench_copy.py --sqlite /tmp/bench-src.db \\
         --postgresql postgresql://postgres@127.0.0.1:5432/bench \\
@@ -34,7 +35,7 @@ from registry_core.sqlbackend import SQLMetadataBackend
 STAMP = "2026-01-02T03:04:05.123456Z"
 
 
-def seed(path: Path, artifacts: Path, models: int, versions: int, files: int) -> None:
+def seed(path: Path, artifacts: Path, models: int, versions: int) -> None:
     """A registry at `path` filled by bulk INSERTs (no API round trips)."""
     if path.exists():
         path.unlink()
@@ -45,7 +46,7 @@ def seed(path: Path, artifacts: Path, models: int, versions: int, files: int) ->
     folder = artifacts / "models" / "bench"
     folder.mkdir(parents=True)
     checksums = []
-    for f in range(files):
+    for f in range(models):
         data = os.urandom(512 + f % 512)
         (folder / f"{f}.bin").write_bytes(data)
         checksums.append((len(data), "sha256:" + hashlib.sha256(data).hexdigest()))
@@ -68,7 +69,7 @@ def seed(path: Path, artifacts: Path, models: int, versions: int, files: int) ->
         for m in range(1, models + 1):
             for v in range(1, per_model + 1):
                 vid += 1
-                f = vid % files
+                f = m - 1  # the model's own file
                 size, checksum = checksums[f]
                 rows.append((vid, m, str(v), None, f"models/bench/{f}.bin", size, checksum, STAMP))
                 tags += [(vid, "stage", "prod" if v == per_model else "dev"), (vid, "note", None)]
@@ -196,12 +197,11 @@ def main() -> None:
     p.add_argument("--reset", action="store_true", help="revert all migrations there first")
     p.add_argument("--models", type=int, default=5000)
     p.add_argument("--versions", type=int, default=100_000)
-    p.add_argument("--files", type=int, default=1000)
     args = p.parse_args()
     src = Path(args.sqlite).absolute()
     art = src.parent / f"{src.stem}-artifacts"
     t0 = time.perf_counter()
-    seed(src, art / "source", args.models, args.versions, args.files)
+    seed(src, art / "source", args.models, args.versions)
     print(
         f"seeded {args.versions} versions over {args.models} models "
         f"in {time.perf_counter() - t0:.1f} s"

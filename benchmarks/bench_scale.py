@@ -199,7 +199,7 @@ def copy(
     then once more (everything there: nothing to write)."""
     names = sb.slice_names(scale, versions)
     count = len(names) * sb.VERSIONS
-    files = sb.put_files(source.sqlite_dir / "artifacts-source")
+    files = sb.put_files(source.sqlite_dir / "artifacts-source", sb.slice_models(scale, versions))
     dest = source.sqlite_dir / "artifacts-copy"
     target.drop(None)
     target.create(None)

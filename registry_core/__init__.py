@@ -41,7 +41,7 @@ from registry_core.records import (
     RegistryStats,
 )
 from registry_core.registry import ModelRegistry, connect
-from registry_core.transfer import CopyProgress, CopyReport, copy_registry
+from registry_core.transfer import CopyProgress, CopyRefusedError, CopyReport, copy_registry
 
 #: the installed version (PEP 440; ".devN": the release it leads to is not out yet), the
 #: newest entry of docs/changelog.md
@@ -54,6 +54,7 @@ __all__ = [
     "BackendUnavailableError",
     "ChecksumMismatchError",
     "CopyProgress",
+    "CopyRefusedError",
     "CopyReport",
     "DatabaseStats",
     "ExportedAlias",

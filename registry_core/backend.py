@@ -217,8 +217,9 @@ class MetadataBackend(ABC):
     # -- moving a registry (copy_registry) --------------------------------------------
     @abstractmethod
     def export_models(self, names: Sequence[str] | None = None) -> Iterator[ExportedModel]:
-        """Every model (or the models named), whole, in the order they were created, all read
-        in ONE consistent snapshot of the database (a copy taken while others save holds each
+        """Every model (or the models named), whole, with its identity (`ExportedModel.uid`,
+        which renames keep), in the order they were created, all read in ONE consistent
+        snapshot of the database (a copy taken while others save holds each
         version whole), in batches: memory holds one batch of models, not the registry.
         NotFoundError, before the first model, if a named model is absent. The snapshot ends
         when the iterator is exhausted or closed (use `contextlib.closing`); until then it
@@ -231,20 +232,32 @@ class MetadataBackend(ABC):
         model: ExportedModel,
         *,
         before_write: Callable[[Sequence[ExportedVersion]], None] | None = None,
+        dry_run: bool = False,
     ) -> ImportResult:
-        """Writes one exported model with its own numbers, times, counter, tags, metrics,
-        aliases and lineage edges, in ONE transaction. What is already here and identical is
-        left alone; versions absent here are added; the model's description, tags,
-        updated_at and aliases take the exported values and its counter the higher of the
-        two. Edges whose parent version is not in this database are not written (returned
-        as `edges_missing`). AlreadyExistsError naming the model (and version) if a version
-        here differs from the exported one under the same number, or the model here is
-        another of the same name (another created_at): then nothing of it is written.
+        """Writes one exported model with its own numbers, times, counter, identity, tags,
+        metrics, aliases and lineage edges, in ONE transaction. The model here is the one
+        with its identity (under another name: it is renamed), else the one of its name
+        and creation time. What is here and identical is left alone; versions absent here
+        are added; what can change takes the exported values: the model's name,
+        description, tags, updated_at and aliases (set, moved, removed), each version's
+        description, tags and metrics; the counter takes the higher of the two. Nothing
+        else is deleted: versions and edges only here stay. Edges whose parent version is
+        not in this database are not written (returned as `edges_missing`).
+        AlreadyExistsError naming the model (and version) and what to do if a version here
+        differs from the exported one in what never changes (file path, size, checksum,
+        creation time), the model here is another of the same name, its new name here
+        belongs to another model, or another model here points at its files: then nothing
+        of it is written. `dry_run=True` writes nothing and returns what it would do.
         `before_write(versions)` gets the versions about to be written after those checks,
         before the transaction that writes them (a copy puts their files in place there, so
         no committed row points to a missing file, and no upload holds a write lock); the
         write compares again, and calls it once more, inside the transaction, for versions
         that went missing here meanwhile. If it raises, nothing is written."""
+
+    @abstractmethod
+    def paths_in_use(self, paths: Sequence[str]) -> set[str]:
+        """Which of these storage paths a version points at: after a delete, the files that
+        must stay because another version (of another model, perhaps) references them."""
 
     # -- the registry itself ------------------------------------------------------------
     def registry_identity(self) -> tuple[str | None, str | None]:

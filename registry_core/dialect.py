@@ -134,6 +134,8 @@ class Dialect:
     #: whether the server writes doubles into JSON exactly (else metrics come as columns
     #: from a second statement: SQLite writes 15 significant digits)
     exact_json_doubles: ClassVar[bool] = True
+    #: keyword arguments of the driver's `execute` for transaction control (BEGIN, COMMIT)
+    control_options: ClassVar[dict[str, Any]] = {}
     #: data-modifying WITH clauses (PostgreSQL): a save is then one statement
     writable_ctes: ClassVar[bool] = False
     #: whether a COMMIT that raised surely did not commit (SQLite: a local file, no answer to

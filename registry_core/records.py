@@ -190,7 +190,9 @@ class ExportedAlias:
 class ExportedModel:
     """A model whole, as one consistent snapshot of the source read it: its fields and tags,
     `last_version` (the counter: the next save gets last_version + 1), its versions in the
-    order they were created, and its aliases."""
+    order they were created, its aliases, and `uid`, its identity across renames and copies
+    (None: a backend that keeps none; the importer then knows the model by name and
+    creation time alone)."""
 
     name: str
     description: str | None
@@ -200,6 +202,7 @@ class ExportedModel:
     tags: Mapping[str, str | None] = field(default_factory=FrozenDict)
     versions: tuple[ExportedVersion, ...] = ()
     aliases: tuple[ExportedAlias, ...] = ()
+    uid: str | None = None
 
     def __post_init__(self) -> None:
         _freeze(self, "tags")
@@ -207,11 +210,15 @@ class ExportedModel:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What `MetadataBackend.import_model` did with one model: `created` (it was absent),
-    the version numbers it wrote, how many versions were there already (identical), the
-    lineage edges it wrote, and the edges it could not write because their parent version is
-    not in this database (yet): (child version, parent model, parent version). `changed` is
-    False when the database already held the model exactly (nothing was written)."""
+    """What `MetadataBackend.import_model` did with one model (or, with `dry_run`, would do):
+    `created` (it was absent), the version numbers it wrote, how many versions were there
+    already exactly, the lineage edges it wrote, and the edges it could not write because
+    their parent version is not in this database (yet): (child version, parent model, parent
+    version). `changed` is False when the database already held the model exactly (nothing
+    was written). `renamed_from`: the model's name here before (a rename in the source);
+    `versions_updated`: versions here whose description, tags or metrics took the copy's;
+    `aliases_updated`: aliases set, moved or removed; `versions_only_here`: versions this
+    database has that the copy lacks (deleted in the source since; a copy never deletes)."""
 
     name: str
     created: bool
@@ -220,3 +227,7 @@ class ImportResult:
     edges_written: int
     edges_missing: tuple[tuple[str, str, str], ...]
     changed: bool
+    renamed_from: str | None = None
+    versions_updated: tuple[str, ...] = ()
+    aliases_updated: int = 0
+    versions_only_here: int = 0

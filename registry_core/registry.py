@@ -410,8 +410,7 @@ class ModelRegistry:
         self._claim(f"deleting {name!r}")
         paths = self.backend.delete_model(name)
         log.info("model %r deleted with %d version(s)", name, len(paths))
-        for path in paths:
-            self._remove_file(path)
+        self._remove_files(paths)
 
     # -- versions --------------------------------------------------------------------
     def get_version(
@@ -471,7 +470,7 @@ class ModelRegistry:
         self._claim(f"deleting version {version} of {name!r}")
         removed = self.backend.delete_version(name, str(version))
         log.info("model %r version %s deleted", name, removed.version)
-        self._remove_file(removed.storage_path)
+        self._remove_files([removed.storage_path])
 
     def latest_versions(self) -> list[ModelVersion]:
         """The latest version of every model that has one, ordered by model name."""
@@ -555,6 +554,22 @@ class ModelRegistry:
             return verify(
                 self.backend, self.artifacts, checksums=checksums, grace=grace, repair=repair
             )
+
+    def _remove_files(self, paths: Sequence[str]) -> None:
+        """Removes the files of deleted versions, except those another version still points
+        at (two models could share one in registries copied before models kept their
+        identity: a delete in one must not take the other's file)."""
+        try:
+            in_use = self.backend.paths_in_use(paths)
+        except RegistryError as exc:  # the delete is done: keep the files (orphans, which
+            # `registry-core fsck --repair` removes) rather than risk another version's
+            log.warning("could not tell which files are still in use; kept them: %s", exc)
+            return
+        for path in dict.fromkeys(paths):
+            if path in in_use:
+                log.warning("file %s stays: another version points at it", path)
+            else:
+                self._remove_file(path)
 
     def _remove_file(self, storage_path: str) -> None:
         # The metadata is already gone; a file we cannot delete is logged, not raised.

@@ -10,6 +10,7 @@ WITH clauses and the save has no parents (PostgreSQL), else in one transaction.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,6 +57,7 @@ class Save:
             "file_size_bytes": file_size_bytes,
             "checksum": checksum,
             "now": self.now,
+            "uid": str(uuid.uuid4()),  # the model's identity, if this save creates it
         }
 
     def record(self, number: str) -> ModelVersion:

@@ -10,7 +10,10 @@ Pages are keyset, not OFFSET: the rows are ordered by the chosen keys, then by i
 token carries the last row's keys and id (base64 JSON) with a fingerprint of the filter and
 order it belongs to. The next page is the rows strictly after it in that order, so rows that
 existed when the first page was read come exactly once, whatever is inserted or deleted
-between pages. Rows without the ordering metric come last in both directions.
+between pages, as long as their sort keys do not change: a row whose key changes (a model's
+updated_at, its name on a rename) moves to its new place, before or after the cursor (the
+README says what a client sees). Rows without the ordering metric come last in both
+directions.
 """
 
 from __future__ import annotations
@@ -83,8 +86,10 @@ class _Params:
 class Compiler:
     """SQL for one target on one dialect."""
 
-    def __init__(self, target: Target, dialect: Dialect) -> None:
+    def __init__(self, target: Target, dialect: Dialect, number: str) -> None:
         self.target, self.d = target, dialect
+        #: a version's number as an integer (`Queries.number("mv")`)
+        self.number = number
         self.row = "mv.id" if target == "versions" else "m.id"
         #: metric -> the column its ordering join brings: comparisons on it use the column
         #: (same meaning as the EXISTS, and the planner can drive the query from its index)
@@ -123,7 +128,7 @@ class Compiler:
                 return f"NOT EXISTS ({base})"
             return f"EXISTS ({base} AND {self._test('a.alias', c, p)})"
         if f.name == "version":
-            number = self.d.int_cast("mv.version")
+            number = self.number
             return f"{number} IS NULL" if c.op == "is null" else self._test(number, c, p)
         column, nullable = _COLUMNS[self.target][f.name]
         if c.op == "is null":
@@ -203,7 +208,7 @@ class Compiler:
                 f"cannot order {self.target} by {name!r}; known: {known}{extra}"
             )
         if lowered == "version":
-            return SortKey("version", self.d.int_cast("mv.version"), desc, False)
+            return SortKey("version", self.number, desc, False)
         return SortKey(lowered, _COLUMNS[self.target][lowered][0], desc, False)
 
     def order_sql(self, keys: list[SortKey], row: str | None = None) -> str:
@@ -339,7 +344,7 @@ class PageQuery:
         size: int,
         page_token: str | None,
     ) -> None:
-        compiler = Compiler(target, dialect)
+        compiler = Compiler(target, dialect, q.number("mv"))
         params = _Params()
         # first: their joins come before WHERE
         keys = compiler.sort_keys(order_by, params, required_metrics(node))

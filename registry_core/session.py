@@ -233,11 +233,12 @@ class Session:
         """Sends a transaction-control or session statement (BEGIN, SET ...)."""
         cur = self.cursor
         self._counter.add()
+        options = self.dialect.control_options
         if self._guard is None:
-            cur.execute(sql)
+            cur.execute(sql, **options)
         else:
             with self._waiting():
-                cur.execute(sql)
+                cur.execute(sql, **options)
         self.completed += 1
         self._last = (sql, ())
         self._check(cur)

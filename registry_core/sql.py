@@ -9,10 +9,14 @@ Row shapes are fixed by the column lists below, so readers index rows by positio
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from registry_core.dialect import Dialect
 
 #: schema levels that bring a feature
 METRICS, LINEAGE, ALIASES, MODEL_TAGS, REGISTRY = 2, 3, 4, 5, 6
+#: schema 007: versions' numbers as integers (version_number) and models' identities (uid)
+IDENTITIES = 7
 #: the columns of a model row, in the order `rows.model` reads them
 MODEL_COLUMNS = "m.name, m.description, m.created_at, m.updated_at"
 #: the columns of a version row, in the order `rows.version` reads them
@@ -22,13 +26,6 @@ VERSION_COLUMNS = (
 )
 _VERSIONS_JOIN = " JOIN mr_model_versions mv ON mv.model_id = m.id"
 _VERSION_FROM = f"FROM mr_models m{_VERSIONS_JOIN}"
-#: the seed document's definition of "latest", the version row inserted last, as a join on
-#: one grouped pass: the seed's correlated `mv.id = (SELECT MAX(id) ...)` took 8.5 s on
-#: PostgreSQL over 100,000 versions before ANALYZE (benchmarks/bench_migrations.py), this 18 ms
-_LATEST_JOIN = (
-    "JOIN (SELECT model_id, MAX(id) AS latest_id FROM mr_model_versions GROUP BY model_id) lv "
-    "ON lv.latest_id = mv.id"
-)
 #: how many rows one multi-row INSERT carries: the most tags, metrics or parents one save
 #: takes (validate.MAX_ITEMS), so a save's INSERTs stay one per kind; lineage() reads chains
 #: longer than this in chunks
@@ -38,8 +35,8 @@ CHUNK = 1000
 LINEAGE_MAX_DEPTH = 500
 #: how many models export_models reads per batch (one statement per table per batch)
 EXPORT_BATCH = 100
-#: the columns of an exported model row (sqltransfer.whole_models reads them)
-_EXPORT_MODEL = "id, name, description, created_at, updated_at, last_version FROM mr_models"
+#: the columns of an exported model row (sqltransfer.whole_models reads them), then its uid
+_EXPORT_MODEL = "id, name, description, created_at, updated_at, last_version"
 
 
 class Queries:
@@ -49,12 +46,22 @@ class Queries:
         d = dialect
         self.level = level
         self._dialect = d
-        self._version_order = d.int_cast("mv.version")
+        self.number = self._number_of(d)
+        #: the uid column and its parameter in an INSERT of a model (none before 007)
+        self._uid = (", uid", ", :uid") if level >= IDENTITIES else ("", "")
+        self._version_order = self.number("mv")
         self._models(d)
         self._saves(d)
         self._reads(d)
         self._writes(d)
         self._transfers(d)
+
+    def _number_of(self, d: Dialect) -> Callable[[str], str]:
+        """The expression of a version's number as an integer, for a table alias: the
+        generated column from schema 007 on (indexed with the model's id), else the cast."""
+        if self.level >= IDENTITIES:
+            return lambda alias: f"{alias}.version_number"
+        return lambda alias: d.int_cast(f"{alias}.version")
 
     def _models(self, d: Dialect) -> None:
         """Reading and changing models and their own tags."""
@@ -100,9 +107,11 @@ class Queries:
         # there, so each gets its own number; numbers are never reused.
         self.bump_counter = d.bump_counter("mr_models", "last_version", "name", "updated_at")
         self.read_counter = "SELECT last_version FROM mr_models WHERE name = :key"
+        # from schema 007 on, a new model gets its identity (:uid) with its row
+        uid_column, uid_value = self._uid
         self.create_model = d.returning_id(
-            "INSERT INTO mr_models (name, description, created_at, updated_at, last_version) "
-            "VALUES (:name, :description, :now, :now, 1)"
+            "INSERT INTO mr_models (name, description, created_at, updated_at, last_version"
+            f"{uid_column}) VALUES (:name, :description, :now, :now, 1{uid_value})"
         )
         self.insert_version = d.returning_id(
             "INSERT INTO mr_model_versions (model_id, version, description, storage_path, "
@@ -132,13 +141,13 @@ class Queries:
         self.get_version = (
             f"SELECT {full} {_VERSION_FROM} WHERE m.name = :name AND mv.version = :version"
         )
-        # MAX over the model's own versions, not `ORDER BY mv.id DESC LIMIT 1`: for that,
-        # PostgreSQL walks the primary key backwards through every newer version of every
-        # other model (33 ms at 100,000 versions for the oldest model; this: 0.4 ms)
+        # "Latest" is the highest version number, whatever the row ids (a restore writes an
+        # older number in a newer row): MAX over the model's own numbers, which the
+        # (model_id, version_number) index of schema 007 answers from its last entry
+        number = self.number
         self.get_latest_version = (
-            f"SELECT {full} {_VERSION_FROM} WHERE mv.id = (SELECT MAX(lv.id) "
-            "FROM mr_model_versions lv JOIN mr_models lm ON lm.id = lv.model_id "
-            "WHERE lm.name = :name)"
+            f"SELECT {full} {_VERSION_FROM} WHERE m.name = :name AND {number('mv')} = "
+            f"(SELECT MAX({number('lv')}) FROM mr_model_versions lv WHERE lv.model_id = m.id)"
         )
         self.get_version_by_alias = (
             f"SELECT {full} FROM mr_models m "
@@ -149,7 +158,13 @@ class Queries:
         self.list_versions = (
             f"SELECT {full} {_VERSION_FROM} WHERE m.name = :name ORDER BY {version_order}"
         )
-        self.latest_versions = f"SELECT {full} {_VERSION_FROM} {_LATEST_JOIN} ORDER BY m.name"
+        # one grouped pass rather than a correlated MAX per model (the seed's form took 8.5 s
+        # on PostgreSQL over 100,000 versions before ANALYZE, this 18 ms)
+        self.latest_versions = (
+            f"SELECT {full} {_VERSION_FROM} JOIN (SELECT lv.model_id, MAX({number('lv')}) "
+            "AS latest FROM mr_model_versions lv GROUP BY lv.model_id) g "
+            f"ON g.model_id = mv.model_id AND g.latest = {number('mv')} ORDER BY m.name"
+        )
         tagged_key = "SELECT mt.model_version_id FROM mr_model_tags mt WHERE mt.tag_key = :key"
         tagged_value = f"{tagged_key} AND mt.tag_value = :value"
         find = (
@@ -167,7 +182,7 @@ class Queries:
             "CROSS JOIN mr_model_metrics b "
             "WHERE mv.model_id = m.id AND b.model_version_id = mv.id "
             "AND m.name = :name AND b.metric_name = :metric "
-            "ORDER BY b.metric_value {order}, mv.id DESC LIMIT 1"
+            f"ORDER BY b.metric_value {{order}}, {number('mv')} DESC LIMIT 1"
         )
         self.best_version_highest = best.format(order="DESC")
         self.best_version_lowest = best.format(order="ASC")
@@ -318,27 +333,37 @@ class Queries:
 
     def _transfers(self, d: Dialect) -> None:
         """Moving a registry: the fixed statements (the counted ones are methods below)."""
+        #: the columns of an exported model: _EXPORT_MODEL, then its uid (NULL before 007)
+        uid = "uid" if self.level >= IDENTITIES else "NULL"
+        self._export_model = f"SELECT {_EXPORT_MODEL}, {uid} FROM mr_models"
         #: the next EXPORT_BATCH models after id :after, in creation (id) order
         self.export_model_page = (
-            f"SELECT {_EXPORT_MODEL} WHERE id > :after ORDER BY id LIMIT {EXPORT_BATCH}"
+            f"{self._export_model} WHERE id > :after ORDER BY id LIMIT {EXPORT_BATCH}"
         )
-        #: a model written with its own fields and counter (import_model)
+        #: a model written with its own fields, counter and identity (import_model)
+        uid_column, uid_value = self._uid
         self.import_model_row = d.returning_id(
-            "INSERT INTO mr_models (name, description, created_at, updated_at, last_version) "
-            "VALUES (:name, :description, :created_at, :updated_at, :last_version)"
+            "INSERT INTO mr_models (name, description, created_at, updated_at, last_version"
+            f"{uid_column}) VALUES (:name, :description, :created_at, :updated_at, "
+            f":last_version{uid_value})"
         )
-        #: the counter never goes down, also when a save bumped it since the import read it
+        #: a model's row brought to the copy's: its name (a rename in the source), fields,
+        #: identity, and counter, which never goes down (a save may have bumped it since)
+        uid_set = ", uid = :uid" if self.level >= IDENTITIES else ""
         self.update_imported_model = (
-            "UPDATE mr_models SET description = :description, updated_at = :updated_at, "
-            "last_version = CASE WHEN last_version > :last_version THEN last_version "
-            "ELSE :last_version END WHERE id = :model_id"
+            "UPDATE mr_models SET name = :name, description = :description, "
+            f"updated_at = :updated_at{uid_set}, last_version = CASE WHEN last_version > "
+            ":last_version THEN last_version ELSE :last_version END WHERE id = :model_id"
         )
+        #: the model that has identity :uid (schema 007)
+        self.model_by_uid = f"{self._export_model} WHERE uid = :uid"
+        self.model_by_id = f"{self._export_model} WHERE id = :model_id"
         self.version_ids = "SELECT id, version FROM mr_model_versions WHERE model_id = :model_id"
         self.delete_model_tags = "DELETE FROM mr_registered_model_tags WHERE model_id = :model_id"
 
     def export_models_named(self, count: int) -> str:
         """The models named :n0, :n1, ..."""
-        return f"SELECT {_EXPORT_MODEL} WHERE name IN ({self._ids(count, 'n')}) ORDER BY id"
+        return f"{self._export_model} WHERE name IN ({self._ids(count, 'n')}) ORDER BY id"
 
     def export_versions(self, count: int) -> str:
         """(id, model id, number, description, path, size, checksum, created_at) of every
@@ -401,6 +426,29 @@ class Queries:
             "SELECT model_id, tag_key, tag_value FROM mr_registered_model_tags "
             f"WHERE model_id IN ({self._ids(count)})"
         )
+
+    @staticmethod
+    def path_owners(count: int) -> str:
+        """(path, model id, model name) of the versions of models other than :model_id that
+        point at the files :p0, :p1, ... (the storage_path index of schema 007)."""
+        return (
+            f"SELECT mv.storage_path, m.id, m.name {_VERSION_FROM} "
+            f"WHERE mv.storage_path IN ({Queries._ids(count, 'p')}) AND m.id <> :model_id"
+        )
+
+    @staticmethod
+    def paths_in_use(count: int) -> str:
+        """Which of the files :p0, :p1, ... some version points at."""
+        return (
+            "SELECT DISTINCT storage_path FROM mr_model_versions "
+            f"WHERE storage_path IN ({Queries._ids(count, 'p')})"
+        )
+
+    @staticmethod
+    def delete_version_rows(table: str, count: int) -> str:
+        """Deletes the rows of `table` (tags or metrics: our own table names, never input)
+        of versions :i0, :i1, ... (before they are written again as the copy has them)."""
+        return f"DELETE FROM {table} WHERE model_version_id IN ({Queries._ids(count)})"
 
     @staticmethod
     def import_versions(count: int) -> str:

@@ -5,7 +5,8 @@ A backend module subclasses `SQLMetadataBackend` and supplies only what truly di
 open connections (`_open`, `_checkout`, `_close`), the migration lock (`_migration_lock`) and
 its Dialect. Here each call is a short door: transactions and retries live in
 `transactions.py`, migrations in `schema.py`, a save in `save.py`, a search page in `search.py`,
-the copy's database side in `sqltransfer.py`, and building records from rows in `rows.py`.
+the copy's database side in `sqltransfer.py` (reading) and `sqlimport.py` (writing), and
+building records from rows in `rows.py`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from registry_core import filters, lineage, search, sqltransfer, validate
+from registry_core import filters, lineage, search, sqlimport, sqltransfer, validate
 from registry_core import rows as rows_
 from registry_core.backend import Direction
-from registry_core.dialect import Dialect
+from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import (
     AlreadyExistsError,
     BackendUnavailableError,
@@ -49,6 +50,7 @@ from registry_core.sql import (
     REGISTRY,
     Queries,
 )
+from registry_core.transactions import RetryTransaction
 from registry_core.urls import DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
@@ -477,7 +479,7 @@ class SQLMetadataBackend(Schema):
                 return
             after = int(rows[-1][5])
 
-    # -- moving a registry: doors into registry_core.sqltransfer --------------------------
+    # -- moving a registry: doors into registry_core.sqltransfer and sqlimport -------------
     def export_models(self, names: Sequence[str] | None = None) -> Iterator[ExportedModel]:
         wanted: list[str] | None = None
         if names is not None:
@@ -495,11 +497,22 @@ class SQLMetadataBackend(Schema):
             yield from sqltransfer.export(s, q, names)
 
     def import_model(
-        self, model: ExportedModel, *, before_write: sqltransfer.BeforeWrite | None = None
+        self,
+        model: ExportedModel,
+        *,
+        before_write: sqlimport.BeforeWrite | None = None,
+        dry_run: bool = False,
     ) -> ImportResult:
         if not isinstance(model, ExportedModel):
             raise InvalidInputError(f"import_model takes an ExportedModel, not {model!r}")
         sqltransfer.check_import(model)
+        if dry_run:  # the plan alone, read at this database's schema level as it is
+            return self._run(
+                lambda s: sqlimport.dry_result(
+                    s, self.queries, sqlimport.plan(s, self.queries, model)
+                ),
+                write=False,
+            )
         for level, feature in sqltransfer.features(model):
             self._require(level, feature)
         placed: set[str] = set()
@@ -507,13 +520,36 @@ class SQLMetadataBackend(Schema):
             # The files first, outside any transaction (an upload of gigabytes must not hold
             # the write lock, which on SQLite is the whole database's): the versions this
             # database lacks now, after the same comparison the write makes.
-            new = self._run(lambda s: sqltransfer.compare(s, self.queries, model)[2], write=False)
+            new = self._run(lambda s: sqlimport.plan(s, self.queries, model).new, write=False)
             if new:
                 before_write(new)
                 placed = {v.version for v in new}
-        return self._run(
-            lambda s: sqltransfer.write_model(s, self.queries, model, before_write, placed)
-        )
+
+        def work(s: Session) -> ImportResult:
+            q = self.queries
+            try:
+                return sqlimport.write(s, q, sqlimport.plan(s, q, model), before_write, placed)
+            except self.dialect.driver_errors() as exc:
+                if self.dialect.classify(exc) is ErrorKind.UNIQUE:
+                    # another copy wrote this model's rows since this transaction compared
+                    # (it waited for that one to commit): compare again and write the rest
+                    raise RetryTransaction(f"{model.name!r} was written meanwhile") from exc
+                raise
+
+        return self._run(work)
+
+    def paths_in_use(self, paths: Sequence[str]) -> set[str]:
+        wanted = sorted(set(paths))
+
+        def work(s: Session) -> set[str]:
+            used: set[str] = set()
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                params = {f"p{i}": p for i, p in enumerate(chunk)}
+                used.update(r[0] for r in s.all(Queries.paths_in_use(len(chunk)), params))
+            return used
+
+        return self._run(work, write=False) if wanted else set()
 
     # -- the registry itself ----------------------------------------------------------------
     def registry_identity(self) -> tuple[str | None, str | None]:

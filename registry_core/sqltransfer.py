@@ -1,38 +1,48 @@
-"""The database side of moving a registry (SPEC section 8): whole models read in a snapshot,
-a model compared with what a database has, written with its own numbers, times and counter,
-and its lineage edges; the input checks of an import.
+"""The reading side of moving a registry (SPEC section 8): whole models read in a snapshot,
+each with its identity (`model_uid`); what an import needs of the schema, and its input
+checks.
 
-`SQLMetadataBackend.export_models` and `import_model` are short doors into this module: they
-open the snapshot or the transaction (`registry_core.transactions`) and call `export` or
-`compare` and `write_model` on its session. `registry_core.transfer` (copy_registry) drives
-both through the backend contract. The statements are in `registry_core.sql`.
+`SQLMetadataBackend.export_models` is a short door into `export`, on a snapshot it opens
+(`registry_core.transactions`); `import_model` checks its input here and writes through
+`registry_core.sqlimport`. `registry_core.transfer` (copy_registry) drives both through the
+backend contract. The statements are in `registry_core.sql`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from registry_core import rows as rows_
 from registry_core import validate
-from registry_core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from registry_core.errors import InvalidInputError, NotFoundError
 from registry_core.records import (
     ExportedAlias,
     ExportedModel,
     ExportedVersion,
     FrozenDict,
-    ImportResult,
 )
 from registry_core.rows import stamp
 from registry_core.session import Session
 from registry_core.sql import ALIASES, CHUNK, EXPORT_BATCH, LINEAGE, METRICS, MODEL_TAGS, Queries
 
-#: rows per multi-row INSERT of an import: versions take 7 parameters a row, the others 2-4,
-#: which keeps every statement under 3,000 parameters (SQLite's limit is 32,766)
-IMPORT_VERSION_ROWS, IMPORT_ROWS = 400, 700
+#: the positions of a model row's id, name, creation time and stored uid
+#: (`Queries._export_model`: id, name, description, created_at, updated_at, last_version, uid)
+ROW_ID, ROW_NAME, ROW_CREATED, ROW_UID = 0, 1, 3, 6
+#: the namespace of the identities derived for models that have none stored
+_DERIVED = uuid.UUID("0d5c3a4e-8f7b-5c1e-9a2d-6b4f1e7c3a90")
 
-#: what a file-putting callback of import_model takes: the versions about to be written
-BeforeWrite = Callable[[Sequence[ExportedVersion]], None]
+
+def model_uid(stored: Any, row_id: Any, created_at: datetime) -> str:
+    """A model's identity across renames and copies: the uid stored with it (from schema
+    007 on, made with the model or carried by a copy), else one derived from its row, which
+    never changes (its id and creation time: a uuid5), so that a model created before 007, or
+    by a process opened before it, needs no write to have one, and keeps the same one."""
+    if stored:
+        return str(stored)
+    return str(uuid.uuid5(_DERIVED, f"{int(row_id)}/{stamp(created_at)}"))
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -60,7 +70,8 @@ def export(s: Session, q: Queries, names: list[str] | None) -> Iterator[Exported
 
 
 def whole_models(s: Session, q: Queries, rows: Sequence[tuple[Any, ...]]) -> list[ExportedModel]:
-    """Models (rows of Queries.EXPORT_MODEL) whole: one statement per table for all."""
+    """Models (rows of `Queries._export_model`) whole, with their identities: one statement
+    per table for all."""
     if not rows:
         return []
     ids = [int(r[0]) for r in rows]
@@ -87,13 +98,14 @@ def whole_models(s: Session, q: Queries, rows: Sequence[tuple[Any, ...]]) -> lis
     for mid, key, value in s.all(sql, params) if sql else ():
         model_tags.setdefault(int(mid), {})[key] = value
     out = []
-    for mid, name, description, created, updated, last in rows:
+    for mid, name, description, created, updated, last, uid in rows:
         mid = int(mid)
+        created = rows_.timestamp(created)
         out.append(
             ExportedModel(
                 name,
                 description,
-                rows_.timestamp(created),
+                created,
                 rows_.timestamp(updated),
                 int(last or 0),
                 FrozenDict(sorted(model_tags.get(mid, {}).items())),
@@ -114,6 +126,7 @@ def whole_models(s: Session, q: Queries, rows: Sequence[tuple[Any, ...]]) -> lis
                     )
                 ),
                 tuple(sorted(aliases.get(mid, []), key=lambda a: a.alias)),
+                model_uid(uid, mid, created),
             )
         )
     return out
@@ -153,7 +166,7 @@ def _version_attributes(
     return tags, metrics, parents
 
 
-# -- writing ---------------------------------------------------------------------------------
+# -- what an import needs ----------------------------------------------------------------------
 def features(m: ExportedModel) -> list[tuple[int, str]]:
     """(schema level, feature) of what an import of `m` needs beyond versions and tags."""
     needed = []
@@ -166,229 +179,6 @@ def features(m: ExportedModel) -> list[tuple[int, str]]:
     if m.tags:
         needed.append((MODEL_TAGS, "model tags"))
     return needed
-
-
-def compare(
-    s: Session, q: Queries, m: ExportedModel
-) -> tuple[Any, ExportedModel | None, tuple[ExportedVersion, ...]]:
-    """(the model's row here or None, the model as this database has it or None, the
-    versions of `m` it lacks); AlreadyExistsError if a version differs, or the model here
-    is another of the same name."""
-    row = s.one(q.export_models_named(1), {"n0": m.name})
-    have = whole_models(s, q, [row])[0] if row else None
-    if have is not None and have.created_at != m.created_at:
-        raise AlreadyExistsError(
-            f"model {m.name!r} exists here with another creation time "
-            f"({have.created_at.isoformat()}, the copy's {m.created_at.isoformat()}): "
-            f"another model of the same name; nothing of {m.name!r} was written"
-        )
-    here = {v.version: v for v in have.versions} if have else {}
-    new: list[ExportedVersion] = []
-    for v in m.versions:
-        h = here.get(v.version)
-        if h is None:
-            new.append(v)
-            continue
-        differs = _differences(h, v)
-        if differs:
-            raise AlreadyExistsError(
-                f"version {v.version} of {m.name!r} exists here and differs from the "
-                f"copy ({', '.join(differs)}); nothing of {m.name!r} was written"
-            )
-    return row, have, tuple(new)
-
-
-def write_model(
-    s: Session,
-    q: Queries,
-    m: ExportedModel,
-    before_write: BeforeWrite | None,
-    placed: set[str],
-) -> ImportResult:
-    """The write of import_model, comparing again under the write lock; files of
-    versions that went missing here since `placed` was put are put now."""
-    row, have, new = compare(s, q, m)
-    here = {v.version: v for v in have.versions} if have else {}
-    edges_here = {(v.version, p) for v in here.values() for p in v.parents}
-    edges = [(v.version, p) for v in m.versions for p in v.parents]
-    edges = [e for e in edges if e not in edges_here]
-    aliases_here = {a.alias: a for a in have.aliases} if have else {}
-    moved = [a for a in m.aliases if aliases_here.get(a.alias) != a]
-    unplaced = tuple(v for v in new if v.version not in placed)
-    if before_write is not None and unplaced:  # (rare: changed here since the first look)
-        before_write(unplaced)
-
-    model_id, changed = _write_model_row(s, q, m, row, have)
-    changed = changed or bool(new or moved)
-    ids: dict[str, int] = {}
-    if new:
-        _write_versions(s, model_id, new)
-    if new or edges or moved:
-        ids = {str(n): int(i) for i, n in s.all(q.version_ids, {"model_id": model_id})}
-    s.insert_rows(
-        "mr_model_tags",
-        ("model_version_id", "tag_key", "tag_value"),
-        [(ids[v.version], k, value) for v in new for k, value in v.tags.items()],
-        per=IMPORT_ROWS,
-    )
-    s.insert_rows(
-        "mr_model_metrics",
-        ("model_version_id", "metric_name", "metric_value"),
-        [(ids[v.version], k, value) for v in new for k, value in v.metrics.items()],
-        per=IMPORT_ROWS,
-    )
-    written, missing = _write_edges(s, q, m.name, ids, edges)
-    if moved:
-        _write_aliases(
-            s, q, model_id, moved, [a.alias for a in moved if a.alias in aliases_here], ids
-        )
-    return ImportResult(
-        m.name,
-        row is None,
-        tuple(v.version for v in new),
-        len(m.versions) - len(new),
-        written,
-        tuple(missing),
-        changed or written > 0,
-    )
-
-
-def _write_model_row(
-    s: Session, q: Queries, m: ExportedModel, row: Any, have: ExportedModel | None
-) -> tuple[int, bool]:
-    """Inserts the model's row, or brings its fields, counter and tags to the copy's (the
-    counter never goes down); returns (its id, whether anything changed)."""
-    changed = False
-    last = max(m.last_version, have.last_version) if have else m.last_version
-    if row is None:
-        model_id = s.insert(
-            q.import_model_row,
-            {
-                "name": m.name,
-                "description": m.description,
-                "created_at": stamp(m.created_at),
-                "updated_at": stamp(m.updated_at),
-                "last_version": last,
-            },
-        )
-        changed = True
-    else:
-        model_id = int(row[0])
-        assert have is not None
-        if (have.description, have.updated_at, have.last_version) != (
-            m.description,
-            m.updated_at,
-            last,
-        ):
-            s.rowcount(
-                q.update_imported_model,
-                {
-                    "model_id": model_id,
-                    "description": m.description,
-                    "updated_at": stamp(m.updated_at),
-                    "last_version": last,
-                },
-            )
-            changed = True
-    if (have is None and m.tags) or (have is not None and have.tags != m.tags):
-        if have is not None and have.tags:
-            s.rowcount(q.delete_model_tags, {"model_id": model_id})
-        s.insert_rows(
-            "mr_registered_model_tags",
-            ("model_id", "tag_key", "tag_value"),
-            [(model_id, k, v) for k, v in m.tags.items()],
-            per=IMPORT_ROWS,
-        )
-        changed = True
-    return model_id, changed
-
-
-def _write_versions(s: Session, model_id: int, new: Sequence[ExportedVersion]) -> None:
-    """The rows of `new` versions of model `model_id`, IMPORT_VERSION_ROWS a statement."""
-    for start in range(0, len(new), IMPORT_VERSION_ROWS):
-        chunk = new[start : start + IMPORT_VERSION_ROWS]
-        params: dict[str, Any] = {"model_id": model_id}
-        for i, v in enumerate(chunk):
-            params.update(
-                {
-                    f"v{i}": v.version,
-                    f"d{i}": v.description,
-                    f"p{i}": v.storage_path,
-                    f"s{i}": v.file_size_bytes,
-                    f"c{i}": v.checksum,
-                    f"t{i}": stamp(v.created_at),
-                }
-            )
-        s.rowcount(Queries.import_versions(len(chunk)), params)
-
-
-def _write_aliases(
-    s: Session,
-    q: Queries,
-    model_id: int,
-    moved: Sequence[ExportedAlias],
-    known: Sequence[str],
-    ids: dict[str, int],
-) -> None:
-    """The `moved` aliases as the copy has them: the `known` ones (here already) deleted
-    first, then all written."""
-    for start in range(0, len(known), IMPORT_ROWS):
-        chunk_names = known[start : start + IMPORT_ROWS]
-        params: dict[str, Any] = {"model_id": model_id}
-        params.update({f"n{i}": a for i, a in enumerate(chunk_names)})
-        s.rowcount(Queries.delete_aliases(len(chunk_names)), params)
-    s.insert_rows(
-        "mr_model_aliases",
-        ("model_id", "alias", "model_version_id", "updated_at"),
-        [(model_id, a.alias, ids[a.version], stamp(a.updated_at)) for a in moved],
-        per=IMPORT_ROWS,
-    )
-
-
-def _write_edges(
-    s: Session,
-    q: Queries,
-    name: str,
-    ids: Mapping[str, int],
-    edges: Sequence[tuple[str, tuple[str, str]]],
-) -> tuple[int, list[tuple[str, str, str]]]:
-    """Writes lineage edges (child version of model `name`, (parent model, version))
-    whose parent is in this database; returns how many, and the others."""
-    if not edges:
-        return 0, []
-    found: dict[tuple[str, str], int] = {(name, v): i for v, i in ids.items()}
-    others = sorted({p for _, p in edges if p[0] != name})
-    for start in range(0, len(others), IMPORT_ROWS):
-        chunk = others[start : start + IMPORT_ROWS]
-        params: dict[str, Any] = {}
-        for i, (pname, pversion) in enumerate(chunk):
-            params[f"pn{i}"], params[f"pv{i}"] = pname, pversion
-        for pname, pversion, pid in s.all(q.version_ids_of(len(chunk)), params):
-            found[(pname, str(pversion))] = int(pid)
-    rows: list[tuple[Any, ...]] = []
-    missing: list[tuple[str, str, str]] = []
-    for child, parent in edges:
-        pid = found.get(parent)
-        if pid is None:
-            missing.append((child, parent[0], parent[1]))
-        else:
-            rows.append((ids[child], pid))
-    s.insert_rows(
-        "mr_model_lineage", ("child_version_id", "parent_version_id"), rows, per=IMPORT_ROWS
-    )
-    return len(rows), missing
-
-
-def _differences(here: ExportedVersion, copy: ExportedVersion) -> list[str]:
-    """The fields in which two records of one version differ (lineage aside: missing edges
-    are added, and an edge whose parent was deleted in the source stays here)."""
-    fields = ("description", "storage_path", "file_size_bytes", "checksum", "created_at")
-    out = [f for f in fields if getattr(here, f) != getattr(copy, f)]
-    if dict(here.tags) != dict(copy.tags):
-        out.append("tags")
-    if dict(here.metrics) != dict(copy.metrics):
-        out.append("metrics")
-    return out
 
 
 def check_import(m: ExportedModel) -> None:
@@ -427,3 +217,5 @@ def check_import(m: ExportedModel) -> None:
         stamp(a.updated_at)
     stamp(m.created_at)
     stamp(m.updated_at)
+    if m.uid is not None and not (isinstance(m.uid, str) and 0 < len(m.uid) <= 64):
+        raise InvalidInputError(f"model {m.name!r}: uid is a string of 1 to 64 characters")

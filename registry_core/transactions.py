@@ -252,8 +252,11 @@ class Transactions(MetadataBackend):
                     reconnected = True
                     log.debug("nothing was committed; retrying on a new connection")
                     continue
-            except RetryTransaction:
+            except RetryTransaction as retry:
                 if attempt >= self.retries:
+                    cause = retry.__cause__  # still losing the race: the driver's error
+                    if isinstance(cause, self.dialect.driver_errors()):
+                        raise self._wrap(cause) from cause
                     raise
                 attempt += 1
                 continue

@@ -14,28 +14,34 @@ pointing to a missing file:
 3. lineage edges whose parent model comes later are written in a second pass, once every
    model is there. Edges to models outside `models=` that the target lacks are skipped and
    counted (`CopyReport.edges_skipped`).
-Run it again after an interruption: what is there and identical is left alone.
+Run it again after an interruption: what is there and identical is left alone. Run it again
+after the source changed (a nightly backup) and the target follows it: new versions and
+models are added, what can change takes the source's values, a renamed model is renamed
+(models keep their identity, `ExportedModel.uid`), and nothing is deleted but replaced tags,
+metrics and aliases. A model the target refuses (another model of that name, a version that
+differs in its file or creation time) is skipped and named; the others are copied, and the
+copy then raises CopyRefusedError with its report. `dry_run=True` compares only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import (
+    AlreadyExistsError,
     ChecksumMismatchError,
     InvalidInputError,
     NotFoundError,
 )
+from registry_core.progress import CopyProgress, Progress, Reporter, reporter
 from registry_core.records import ExportedModel, ExportedVersion, ImportResult
 from registry_core.registry import claim_store, registry_store
 from registry_core.stores import ArtifactStore, open_store
@@ -44,42 +50,39 @@ from registry_core.urls import ARTIFACTS_ENV, DatabaseURL, parse_url
 
 log = logging.getLogger("registry_core")
 
+__all__ = ["CopyProgress", "CopyRefusedError", "CopyReport", "copy_registry"]
+
 #: models per snapshot in the second pass (lineage edges to models copied later)
 _SECOND_PASS_BATCH = 500
 
 
 @dataclass(frozen=True)
-class CopyProgress:
-    """Where a copy stands, given to a `progress` callable after each file and each model.
-    Totals are None when unknown (a copy of named models does not count their versions
-    first); `bytes_done` counts the files of the versions handled, copied or already there."""
-
-    model: str
-    models_done: int
-    models_total: int | None
-    versions_done: int
-    versions_total: int | None
-    bytes_done: int
-    bytes_total: int | None
-
-
-@dataclass(frozen=True)
 class CopyReport:
-    """What `copy_registry` did. Models: created on the target (`models_copied`), completed
-    or brought up to date there (`models_updated`: new versions, edges, aliases, fields), or
-    already there exactly (`models_present`). Versions written or already there; files copied
-    (`bytes_copied` of them) or skipped because the target had them with the right sha256;
-    lineage edges written, and edges skipped because their parent model is neither selected
-    nor on the target (`skipped_edges`: a few of them, as (model, version, parent model,
-    parent version))."""
+    """What `copy_registry` did (with `dry_run`: would do). Models: created on the target
+    (`models_copied`), brought up to date there (`models_updated`: new versions, edges,
+    aliases, fields, tags, a name: `models_renamed` of them were renamed), already there
+    exactly (`models_present`), or refused (`models_refused`; `refused` lists the first 20 as
+    (model, reason); nothing of them was written). Versions written, updated (description,
+    tags or metrics took the source's), already there exactly, or only on the target (deleted
+    in the source since: a copy never deletes them). Aliases set, moved or removed. Files
+    copied (`bytes_copied` of them) or skipped because the target had them with the right
+    sha256 (a dry run counts every file of a version to write as copied); lineage edges
+    written, and edges skipped because their parent model is neither selected nor on the
+    target (`skipped_edges`: a few of them, as (model, version, parent model, parent
+    version))."""
 
     source: str
     target: str
     models_copied: int = 0
     models_updated: int = 0
     models_present: int = 0
+    models_renamed: int = 0
+    models_refused: int = 0
     versions_copied: int = 0
+    versions_updated: int = 0
     versions_present: int = 0
+    versions_only_on_target: int = 0
+    aliases_updated: int = 0
     files_copied: int = 0
     files_skipped: int = 0
     bytes_copied: int = 0
@@ -90,16 +93,34 @@ class CopyReport:
     #: the source and the target use one artifact store (two SQLite files in one folder,
     #: say): the files were there already, and the target is no independent copy of them
     shared_artifacts: bool = False
+    #: the models the target refused, (name, reason), the first 20
+    refused: tuple[tuple[str, str], ...] = field(default=())
+    #: a dry run: nothing was written, the counts say what a copy would do
+    dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy."""
         data = asdict(self)
         data["skipped_edges"] = [list(e) for e in self.skipped_edges]
+        data["refused"] = [list(r) for r in self.refused]
         return data
 
 
-#: what `progress=` takes: None (a bar if stderr is a terminal), True, False, or a callable
-Progress = bool | Callable[[CopyProgress], None] | None
+class CopyRefusedError(AlreadyExistsError):
+    """The target refused some models (another model under the name, a version whose file or
+    creation time differs, a renamed model whose new name is taken): nothing of those was
+    written, the other models were copied. `report` is the copy's report, `refused` in it
+    names each model and why."""
+
+    def __init__(self, report: CopyReport) -> None:
+        reasons = "; ".join(reason for _, reason in report.refused)
+        more = report.models_refused - len(report.refused)
+        super().__init__(
+            f"{report.models_refused} model(s) refused, the others copied: {reasons}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
+        self.report = report
+
 
 #: how many skipped edges a report lists
 _LISTED = 20
@@ -116,6 +137,7 @@ def copy_registry(
     source_storage_options: Mapping[str, Any] | None = None,
     target_storage_options: Mapping[str, Any] | None = None,
     shared_artifacts: bool = False,
+    dry_run: bool = False,
 ) -> CopyReport:
     """Copies the registry at `source_url` (database and artifact store) to `target_url`,
     losslessly: names, descriptions, model tags, timestamps, version numbers with their gaps
@@ -136,10 +158,18 @@ def copy_registry(
     is only read (it must have a registry schema).
 
     Each model lands in one transaction: run it again after an interruption and it finishes
-    the job; a complete copy run again writes nothing. A target version that differs from
-    the source's under the same number is AlreadyExistsError, and nothing of that model is
-    written (models before it stay copied). A source file whose size or sha256 differs from
-    its record is ChecksumMismatchError, and nothing of its model is committed.
+    the job; a complete copy run again writes nothing; run it again after the source changed
+    and the target follows it (what can change takes the source's values, a renamed model is
+    renamed; nothing is deleted). A model the target refuses (another model under its name, a
+    version that differs from the source's in its file or creation time) is skipped, nothing
+    of it written; once the others are copied, CopyRefusedError (an AlreadyExistsError)
+    names them and carries the report. A source file whose size or sha256 differs from its
+    record is ChecksumMismatchError, and nothing of its model is committed.
+    Copies into one target may run at the same time: each model is written by one of them.
+
+    `dry_run=True` writes nothing, neither rows nor files, and does not migrate the target:
+    it returns the report of what a copy would write, update and refuse (refusals listed,
+    not raised).
 
     Returns a `CopyReport`. Also raises InvalidInputError (a source without a registry, a
     copy onto itself), ArtifactMissingError (a source file is gone), ArtifactStoreError and
@@ -174,58 +204,54 @@ def copy_registry(
         before = _store_before_migration(
             target_url, target_parsed, target_artifacts, target_storage_options
         )
-        _check_sharing(source_store, before, shared_artifacts)
-        target = open_backend(target_url)
+        shared = _check_sharing(source_store, before, shared_artifacts)
+        report = CopyReport(
+            source_parsed.masked(), target_parsed.masked(), shared_artifacts=shared, dry_run=dry_run
+        )
+        copier = _Copier(source, None, source_store, before, reporter(progress, source, names))
         try:
-            target.migrate()
-            target_store, _ = registry_store(
-                target,
-                target_parsed,
-                target_artifacts,
-                storage_options=target_storage_options,
-                shared_artifacts=shared_artifacts,
-            )
-            shared = _check_sharing(source_store, target_store, shared_artifacts)
-            if shared:  # both registries in the marker: neither deletes the other's files
-                claim_store(source, source_store, shared_artifacts=True)
-            claim_store(
-                target,
-                target_store,
-                shared_artifacts=shared_artifacts,
-                what="copying files to the target's artifact store",
-            )
-            copier = _Copier(
-                source,
-                target,
-                source_store,
-                target_store,
-                _reporter(progress, source, names),
-                CopyReport(source_parsed.masked(), target_parsed.masked(), shared_artifacts=shared),
-            )
-            try:
-                report = copier.run(names)
-            finally:
-                copier.close_progress()
-            if report.versions_copied or report.models_copied:
-                target.refresh_statistics()  # the planner has not seen the new rows yet
+            if dry_run:  # the target as it is, and its store as found: nothing written
+                with _target_as_it_is(target_url, target_parsed) as copier.target:
+                    report = copier.run(names, report)
+            else:
+                with _migrated(target_url) as target:
+                    copier.target_store, shared = _target_store(
+                        source,
+                        source_store,
+                        target,
+                        target_parsed,
+                        target_artifacts,
+                        storage_options=target_storage_options,
+                        shared_artifacts=shared_artifacts,
+                    )
+                    copier.target = target
+                    report = copier.run(names, _replace(report, shared_artifacts=shared))
+                    if report.versions_copied or report.models_copied:
+                        target.refresh_statistics()  # the planner has not seen the new rows
         finally:
-            target.close()
+            copier.close_progress()
     finally:
         source.close()
     report = _replace(report, seconds=round(time.monotonic() - started, 3))
     log.info(
-        "copied %s to %s: %d model(s) copied, %d updated, %d already there; %d version(s) "
-        "copied, %d already there; %d file(s), %d bytes",
+        "%s %s to %s: %d model(s) copied, %d updated (%d renamed), %d already there, %d "
+        "refused; %d version(s) copied, %d updated, %d already there; %d file(s), %d bytes",
+        "would copy" if dry_run else "copied",
         report.source,
         report.target,
         report.models_copied,
         report.models_updated,
+        report.models_renamed,
         report.models_present,
+        report.models_refused,
         report.versions_copied,
+        report.versions_updated,
         report.versions_present,
         report.files_copied,
         report.bytes_copied,
     )
+    if report.models_refused and not dry_run:
+        raise CopyRefusedError(report)
     return report
 
 
@@ -268,6 +294,63 @@ def _check_sharing(source: ArtifactStore, target: ArtifactStore | None, allowed:
     return shared
 
 
+@contextlib.contextmanager
+def _target_as_it_is(url: str, parsed: DatabaseURL) -> Iterator[MetadataBackend | None]:
+    """A dry run's target: its backend as it is (not migrated), or None where it has no
+    registry yet (a SQLite file that does not exist is not created)."""
+    missing = parsed.scheme == "sqlite" and not parsed.is_memory
+    if missing and not os.path.exists(parsed.database):
+        yield None
+        return
+    target = open_backend(url)
+    try:
+        yield None if target.migration_status().current is None else target
+    finally:
+        target.close()
+
+
+@contextlib.contextmanager
+def _migrated(url: str) -> Iterator[MetadataBackend]:
+    """The target's backend, migrated first; closed after the block."""
+    target = open_backend(url)
+    try:
+        target.migrate()
+        yield target
+    finally:
+        target.close()
+
+
+def _target_store(
+    source: MetadataBackend,
+    source_store: ArtifactStore,
+    target: MetadataBackend,
+    parsed: DatabaseURL,
+    artifacts: str | os.PathLike[str] | None,
+    *,
+    storage_options: Mapping[str, Any] | None,
+    shared_artifacts: bool,
+) -> tuple[ArtifactStore, bool]:
+    """The migrated target's artifact store, claimed for the copy's writes, and whether it
+    is the source's (InvalidInputError unless `shared_artifacts`)."""
+    target_store, _ = registry_store(
+        target,
+        parsed,
+        artifacts,
+        storage_options=storage_options,
+        shared_artifacts=shared_artifacts,
+    )
+    shared = _check_sharing(source_store, target_store, shared_artifacts)
+    if shared:  # both registries in the marker: neither deletes the other's files
+        claim_store(source, source_store, shared_artifacts=True)
+    claim_store(
+        target,
+        target_store,
+        shared_artifacts=shared_artifacts,
+        what="copying files to the target's artifact store",
+    )
+    return target_store, shared
+
+
 def _names(models: Iterable[str] | None) -> list[str] | None:
     if models is None:
         return None
@@ -304,44 +387,89 @@ def _replace(report: CopyReport, **changes: Any) -> CopyReport:
 
 
 class _Copier:
-    """The two passes of a copy, with their tallies."""
+    """The two passes of a copy (or a dry run's one), with their tallies."""
 
     def __init__(
         self,
         source: MetadataBackend,
-        target: MetadataBackend,
+        target: MetadataBackend | None,
         source_store: ArtifactStore,
-        target_store: ArtifactStore,
-        reporter: _Reporter,
-        report: CopyReport,
+        target_store: ArtifactStore | None,
+        reporter: Reporter,
     ) -> None:
-        self.source, self.target = source, target
+        self.source, self.target = source, target  # target None: a dry run into nothing
         self.source_store, self.target_store = source_store, target_store
         self.reporter = reporter
-        self.tally = asdict(report)
+        self.tally: dict[str, Any] = {}
         self.skipped: list[tuple[str, str, str, str]] = []
+        self.refused: list[tuple[str, str]] = []
+        #: a dry run's edges to models after them: (model, child, parent model, version)
+        self.pending: list[tuple[str, str, str, str]] = []
 
     def close_progress(self) -> None:
         self.reporter.close()
 
-    def run(self, names: list[str] | None) -> CopyReport:
+    def run(self, names: list[str] | None, report: CopyReport) -> CopyReport:
+        self.tally = asdict(report)
+        dry = report.dry_run
         later: list[str] = []  # models with edges to models not on the target yet
+        copied: set[str] = set()  # (a dry run's) names of the models of this copy
         with _closing(self.source.export_models(names)) as models:
             for model in models:
-                result = self._copy(model)
-                if result.created:
-                    self.tally["models_copied"] += 1
-                elif result.changed:
-                    self.tally["models_updated"] += 1
+                copied.add(model.name)
+                try:
+                    result = self._copy(model, dry=dry)
+                except AlreadyExistsError as exc:  # this model only: the others go on
+                    self._refuse(model.name, exc)
                 else:
-                    self.tally["models_present"] += 1
-                if result.edges_missing:
-                    later.append(model.name)
+                    self._count(result)
+                    if result.edges_missing:
+                        later.append(model.name)
+                        self.pending += [(model.name, *e) for e in result.edges_missing]
                 self.reporter.model_done(model)
-        for start in range(0, len(later), _SECOND_PASS_BATCH):
-            self._second_pass(later[start : start + _SECOND_PASS_BATCH])
+        if dry:  # an edge to a model of this copy would be written by its second pass
+            for model_name, child, pname, pversion in self.pending:
+                if pname in copied:
+                    self.tally["edges_copied"] += 1
+                else:
+                    self._skip_edge(model_name, child, pname, pversion)
+        else:
+            for start in range(0, len(later), _SECOND_PASS_BATCH):
+                self._second_pass(later[start : start + _SECOND_PASS_BATCH])
+        if self.skipped:
+            log.warning(
+                "%d lineage edge(s) not copied: their parent model is not selected and not "
+                "on the target (first: %r)",
+                self.tally["edges_skipped"],
+                self.skipped[0],
+            )
         self.tally["skipped_edges"] = tuple(self.skipped)
+        self.tally["refused"] = tuple(self.refused)
         return CopyReport(**self.tally)
+
+    def _count(self, result: ImportResult) -> None:
+        t = self.tally
+        if result.created:
+            t["models_copied"] += 1
+        elif result.changed:
+            t["models_updated"] += 1
+        else:
+            t["models_present"] += 1
+        t["models_renamed"] += result.renamed_from is not None
+        t["versions_updated"] += len(result.versions_updated)
+        t["versions_only_on_target"] += result.versions_only_here
+        t["aliases_updated"] += result.aliases_updated
+
+    def _refuse(self, name: str, exc: AlreadyExistsError) -> None:
+        self.tally["models_refused"] += 1
+        if len(self.refused) < _LISTED:  # the report lists the first few
+            self.refused.append((name, str(exc)))
+        log.warning("model %r not copied: %s", name, exc)
+
+    def _skip_edge(self, model: str, child: str, pname: str, pversion: str) -> None:
+        self.tally["edges_skipped"] += 1
+        if len(self.skipped) < _LISTED:  # the report lists the first few
+            self.skipped.append((model, child, pname, pversion))
 
     def _second_pass(self, names: Sequence[str]) -> None:
         """The models whose edges lead to models copied after them, once more (a new
@@ -354,21 +482,19 @@ class _Copier:
                 with contextlib.suppress(NotFoundError):
                     exported += _exhaust(self.source, [name])
         for model in exported:
-            result = self._copy(model, second=True)
+            try:
+                result = self._copy(model, second=True)
+            except AlreadyExistsError as exc:  # changed on the target since the first pass
+                self._refuse(model.name, exc)
+                continue
             for child, pname, pversion in result.edges_missing:
-                self.tally["edges_skipped"] += 1
-                if len(self.skipped) < _LISTED:  # the report lists the first few
-                    self.skipped.append((model.name, child, pname, pversion))
-        if self.skipped:
-            log.warning(
-                "%d lineage edge(s) not copied: their parent model is not selected and not "
-                "on the target (first: %r)",
-                self.tally["edges_skipped"],
-                self.skipped[0],
-            )
+                self._skip_edge(model.name, child, pname, pversion)
 
-    def _copy(self, model: ExportedModel, *, second: bool = False) -> ImportResult:
-        """One model in one target transaction, its new versions' files put in place first.
+    def _copy(
+        self, model: ExportedModel, *, second: bool = False, dry: bool = False
+    ) -> ImportResult:
+        """One model in one target transaction, its new versions' files put in place first
+        (a dry run: what that would write, nothing written).
 
         A copy that fails part-way removes none of the files it put: another copy running at
         the same time may have found one there and committed a version that points to it.
@@ -382,7 +508,19 @@ class _Copier:
                     copied[v.storage_path] = self._put(model.name, v)
                     self.reporter.bytes(model.name, v.file_size_bytes)
 
-        result = self.target.import_model(model, before_write=put_files)
+        if dry:
+            result = (
+                _as_new(model)
+                if self.target is None
+                else self.target.import_model(model, dry_run=True)
+            )
+            written = set(result.versions_written)
+            for v in model.versions:  # each file of a version to write counts as copied
+                if v.version in written and v.storage_path not in copied:
+                    copied[v.storage_path] = v.file_size_bytes
+        else:
+            assert self.target is not None
+            result = self.target.import_model(model, before_write=put_files)
         t = self.tally
         t["versions_copied"] += len(result.versions_written)
         if not second:
@@ -403,6 +541,7 @@ class _Copier:
         """Copies one version's file to the same storage path on the target, verified while
         it is read; returns the bytes written, None if the target has it already (right size
         and sha256)."""
+        assert self.target_store is not None  # (a dry run puts no file)
         with store_errors(f"checking {v.storage_path} on the target", self.target_store):
             present = self.target_store.check(v.storage_path, v.file_size_bytes, v.checksum)
         if present is None:
@@ -424,6 +563,18 @@ class _Copier:
         return written.size
 
 
+def _as_new(model: ExportedModel) -> ImportResult:
+    """What an import into an empty registry would do with `model`: write it whole, its
+    edges to its own versions too (those to other models wait for the second pass)."""
+    edges = [(v.version, p) for v in model.versions for p in v.parents]
+    numbers = {v.version for v in model.versions}
+    own = [e for e in edges if e[1][0] == model.name and e[1][1] in numbers]
+    missing = tuple((c, pn, pv) for c, (pn, pv) in edges if (c, (pn, pv)) not in own)
+    return ImportResult(
+        model.name, True, tuple(sorted(numbers, key=int)), 0, len(own), missing, True
+    )
+
+
 def _exhaust(source: MetadataBackend, names: Sequence[str]) -> list[ExportedModel]:
     with _closing(source.export_models(names)) as models:
         return list(models)
@@ -438,101 +589,3 @@ def _closing(models: Iterator[ExportedModel]) -> Iterator[Iterator[ExportedModel
         close = getattr(models, "close", None)
         if close is not None:
             close()
-
-
-# -- progress --------------------------------------------------------------------------------
-
-
-class _Reporter:
-    """Counts progress and hands it to a callable or to tqdm bars (or nowhere)."""
-
-    def __init__(
-        self,
-        totals: tuple[int | None, int | None, int | None],
-        sink: Callable[[CopyProgress], None] | None = None,
-        bars: list[Any] | None = None,
-    ) -> None:
-        self.models_total, self.versions_total, self.bytes_total = totals
-        self.sink = sink
-        self.bars = bars or []
-        self.models_done = self.versions_done = self.bytes_done = 0
-
-    def _emit(self, model: str) -> None:
-        if self.sink is not None:
-            self.sink(
-                CopyProgress(
-                    model,
-                    self.models_done,
-                    self.models_total,
-                    self.versions_done,
-                    self.versions_total,
-                    self.bytes_done,
-                    self.bytes_total,
-                )
-            )
-
-    def bytes(self, model: str, n: int) -> None:
-        self.bytes_done += n
-        if self.bars:
-            self.bars[2].update(n)
-        self._emit(model)
-
-    def versions(self, model: str, n: int) -> None:
-        self.versions_done += n
-        if self.bars:
-            self.bars[1].update(n)
-
-    def model_done(self, model: ExportedModel) -> None:
-        self.models_done += 1
-        if self.bars:
-            self.bars[0].update(1)
-        self._emit(model.name)
-
-    def close(self) -> None:
-        for bar in self.bars:
-            bar.close()
-
-
-def _reporter(progress: Progress, source: MetadataBackend, names: list[str] | None) -> _Reporter:
-    if progress is False:
-        return _Reporter((None, None, None))
-    if progress is None and not _is_terminal(sys.stderr):
-        return _Reporter((None, None, None))
-    totals: tuple[int | None, int | None, int | None]
-    if names is None:
-        stats = source.stats()  # outside the snapshot: for the bars only
-        totals = (stats.total_models, stats.total_versions, stats.total_size_bytes)
-    else:
-        totals = (len(names), None, None)
-    if callable(progress):
-        return _Reporter(totals, sink=progress)
-    try:
-        tqdm = importlib.import_module("tqdm").tqdm
-    except ImportError:
-        print(
-            "registry-core: no progress bar: tqdm is not installed "
-            "(pip install 'registry-core[progress]')",
-            file=sys.stderr,
-        )
-        return _Reporter(totals)
-    bars = [
-        tqdm(total=totals[0], desc="models", unit="", position=0, file=sys.stderr),
-        tqdm(total=totals[1], desc="versions", unit="", position=1, file=sys.stderr),
-        tqdm(
-            total=totals[2],
-            desc="bytes",
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            position=2,
-            file=sys.stderr,
-        ),
-    ]
-    return _Reporter(totals, bars=bars)
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False

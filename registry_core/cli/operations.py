@@ -7,14 +7,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from registry_core.cli.base import EXIT_OK, EXIT_PROBLEMS, Context, Options
-from registry_core.cli.output import emit, human_size, printable
+from registry_core.cli.base import EXIT_FAILED, EXIT_OK, EXIT_PROBLEMS, Context, Options
+from registry_core.cli.output import emit, error, human_size, printable
 from registry_core.errors import SchemaOutOfDateError
 from registry_core.fsck import DEFAULT_GRACE, verify
 from registry_core.registry import claim_store, registry_store
 from registry_core.stores.base import store_errors
-from registry_core.transfer import CopyReport, copy_registry
-from registry_core.urls import ARTIFACTS_ENV
+from registry_core.transfer import CopyRefusedError, CopyReport, copy_registry
+from registry_core.urls import ARTIFACTS_ENV, scrub
 
 
 def add_commands(sub: Any, options: Options) -> None:
@@ -129,8 +129,9 @@ def _copy_parser(sub: Any, options: Options) -> None:
         description="Copy every model (or those named by --model) with its versions, numbers, "
         "times, tags, metrics, lineage, aliases and files from SOURCE_URL to TARGET_URL "
         "(migrated first). Resumable: run it again after an interruption; a complete copy "
-        "run again writes nothing. A copy to sqlite:///backup.db is a backup (README: "
-        "'Moving and backing up a registry').",
+        "run again writes nothing; run again after the source changed, the target follows it "
+        "(renames, tags, descriptions, aliases; nothing is deleted). A copy to "
+        "sqlite:///backup.db is a backup (README: 'Moving and backing up a registry').",
     )
     p.add_argument("source", metavar="SOURCE_URL", help="the registry to copy (only read)")
     p.add_argument("target", metavar="TARGET_URL", help="where to copy it")
@@ -155,6 +156,12 @@ def _copy_parser(sub: Any, options: Options) -> None:
         help="copy only this model (repeat for more); lineage edges to models neither "
         "selected nor on the target are skipped and counted",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing (no rows, no files, no migration): print what a copy would copy, "
+        "update and refuse",
+    )
     bar = p.add_mutually_exclusive_group()
     bar.add_argument(
         "--progress",
@@ -169,29 +176,48 @@ def _copy_parser(sub: Any, options: Options) -> None:
 def _copy(args: argparse.Namespace, ctx: Context) -> int:
     for url in (args.source, args.target):
         ctx.parse(url)
-    report = copy_registry(
-        args.source,
-        args.target,
-        source_artifacts=args.source_artifacts,
-        target_artifacts=args.target_artifacts,
-        models=args.model,
-        progress=args.progress,
-        shared_artifacts=args.shared_artifacts,
-    )
+    try:
+        report = copy_registry(
+            args.source,
+            args.target,
+            source_artifacts=args.source_artifacts,
+            target_artifacts=args.target_artifacts,
+            models=args.model,
+            progress=args.progress,
+            shared_artifacts=args.shared_artifacts,
+            dry_run=args.dry_run,
+        )
+    except CopyRefusedError as exc:  # the report of what was copied, then the error
+        message = scrub(str(exc), tuple(ctx.secrets))
+        if not args.json:
+            emit(False, None, _copy_lines(exc.report))
+        error(args.json, type(exc).__name__, message, {"report": exc.report.as_dict()})
+        return EXIT_FAILED
     emit(args.json, report.as_dict(), _copy_lines(report))
     return EXIT_OK
 
 
 def _copy_lines(r: CopyReport) -> list[str]:
+    head = f"copied {r.source} to {r.target} in {r.seconds:.1f} s"
+    if r.dry_run:
+        head = f"dry run: nothing was written; a copy of {r.source} to {r.target} would do this"
+    renamed = f" ({r.models_renamed} renamed)" if r.models_renamed else ""
     lines = [
-        f"copied {r.source} to {r.target} in {r.seconds:.1f} s",
-        f"models:   {r.models_copied} copied, {r.models_updated} updated, "
-        f"{r.models_present} already there",
-        f"versions: {r.versions_copied} copied, {r.versions_present} already there",
+        head,
+        f"models:   {r.models_copied} copied, {r.models_updated} updated{renamed}, "
+        f"{r.models_present} already there, {r.models_refused} refused",
+        f"versions: {r.versions_copied} copied, {r.versions_updated} updated, "
+        f"{r.versions_present} already there"
+        + (
+            f", {r.versions_only_on_target} only on the target" if r.versions_only_on_target else ""
+        ),
+        f"aliases:  {r.aliases_updated} set, moved or removed",
         f"files:    {r.files_copied} copied ({human_size(r.bytes_copied)}), "
         f"{r.files_skipped} already there",
         f"lineage:  {r.edges_copied} edge(s) copied, {r.edges_skipped} skipped",
     ]
+    for model, reason in r.refused:
+        lines.append(printable(f"  refused: {model!r}: {reason}"))
     if r.shared_artifacts:
         lines.append(
             "note: the source and the target share one artifact store (--shared-artifacts): "

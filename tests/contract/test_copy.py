@@ -30,6 +30,7 @@ from registry_core import (
     NotFoundError,
 )
 from registry_core.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, run
+from registry_core.sqlbackend import SQLMetadataBackend
 from registry_core.urls import parse_url
 
 UNICODE = "modèle-ü 🚀 "  # accents, an emoji and a trailing space
@@ -167,14 +168,20 @@ def test_a_conflicting_target_version_writes_nothing_of_that_model(
         src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
     )
     with registry_core.connect(db_url, artifacts=dst_art) as target:
-        target.set_tag("m", 2, "changed", "on the target")
+        target.set_tag("m", 2, "changed", "on the target")  # what can change: no conflict
+        backend = target.backend
+        assert isinstance(backend, SQLMetadataBackend)
+        backend.execute(  # what never changes: another file under the same number
+            "UPDATE mr_model_versions SET file_size_bytes = 1 WHERE version = '2' AND "
+            "model_id = (SELECT id FROM mr_models WHERE name = 'm')"
+        )
     with registry_core.connect(src, artifacts=src_art) as source:
         source.save_model(3, "m", tags={"new": "yes"})
         source.set_alias("m", "champion", 3)
         source.save_model(2, "a")  # before m in creation order: copied
     files_before = sorted(p.name for p in dst_art.rglob("*") if p.is_file())
 
-    with pytest.raises(AlreadyExistsError, match=r"version 2 of 'm'.*tags"):
+    with pytest.raises(AlreadyExistsError, match=r"version 2 of 'm'.*file_size_bytes"):
         registry_core.copy_registry(
             src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
         )
@@ -289,8 +296,8 @@ def test_the_copy_command(
 
     code, out, err = _cli(capsys, "copy", src, db_url, *arts)
     assert code == EXIT_OK, err
-    assert "models:   1 copied, 0 updated, 0 already there" in out
-    assert "versions: 2 copied, 0 already there" in out
+    assert "models:   1 copied, 0 updated, 0 already there, 0 refused" in out
+    assert "versions: 2 copied, 0 updated, 0 already there" in out
     assert err == ""  # stderr is no terminal here: no bar
 
     code, out, err = _cli(capsys, "copy", src, db_url, *arts, "--json")
@@ -306,9 +313,15 @@ def test_the_copy_command(
     assert code == EXIT_NOT_FOUND and json.loads(out)["error"]["type"] == "NotFoundError"
 
     with registry_core.connect(db_url, artifacts=dst_art) as target:
-        target.set_tag("a", 1, "k", "other")
-    code, _, err = _cli(capsys, "copy", src, db_url, *arts)
-    assert code == EXIT_FAILED and "version 1 of 'a'" in err
+        target.set_tag("a", 1, "k", "other")  # the source's value comes back
+    code, out, err = _cli(capsys, "copy", src, db_url, *arts)
+    assert code == EXIT_OK and "versions: 0 copied, 1 updated, 1 already there" in out
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        assert target.get_version("a", 1).tags == {"k": "v"}
+        target.delete_model("a")
+        target.save_model("mine", "a")  # another model of the same name
+    code, out, err = _cli(capsys, "copy", src, db_url, *arts)
+    assert code == EXIT_FAILED and "model 'a' exists here" in err and "1 refused" in out
 
 
 # -- a copy killed at random moments --------------------------------------------------------

@@ -171,6 +171,34 @@ def test_pages_return_each_row_once_whatever_happens_between_them(
     assert sorted(originals) == sorted(k for k in before if k != ("b", "3") or k in seen[:5])
 
 
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_pages_over_updated_at_move_what_changes(registry: ModelRegistry, direction: str) -> None:
+    """updated_at changes, so no order over it can hold each row once (README, "Searching"):
+    the models that do not change between pages come exactly once; one that changes moves to
+    its new place, where ascending pages find it (again, if they had shown it), and which
+    descending pages have passed already (not shown, if they had not reached it)."""
+    for i in range(12):
+        registry.save_model(i, f"m{i:02d}")
+    order = f"updated_at {direction}"
+    first = registry.search_models(order_by=order, page_size=4)
+    names = [m.name for m in first]
+    done = names[0]  # seen, then changed
+    ahead = "m05" if direction == "ASC" else "m02"  # changed before its page
+    registry.update_model(done, description="changed")
+    registry.update_model(ahead, description="changed")
+    token = first.next_page_token
+    while token:
+        page = registry.search_models(order_by=order, page_size=4, page_token=token)
+        names += [m.name for m in page]
+        token = page.next_page_token
+    unchanged = {f"m{i:02d}" for i in range(12)} - {done, ahead}
+    assert sorted(n for n in names if n in unchanged) == sorted(unchanged)
+    if direction == "ASC":
+        assert names.count(done) == 2 and names[-2:] == [done, ahead]
+    else:
+        assert names.count(done) == 1 and ahead not in names
+
+
 @pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
 def test_pages_of_a_metric_range_ordered_by_the_metric(filled: ModelRegistry) -> None:
     text = "metrics.acc > 0.05 AND metrics.loss < 0.95"

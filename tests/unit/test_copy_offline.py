@@ -90,7 +90,7 @@ def test_no_bar_on_a_pipe_a_bar_on_a_terminal(
 ) -> None:
     registry_core.copy_registry(source, f"sqlite:///{tmp_path / 't1' / 'registry.db'}")
     assert capsys.readouterr().err == ""  # stderr is no terminal under pytest
-    monkeypatch.setattr("registry_core.transfer._is_terminal", lambda stream: True)
+    monkeypatch.setattr("registry_core.progress._is_terminal", lambda stream: True)
     registry_core.copy_registry(source, f"sqlite:///{tmp_path / 't2' / 'registry.db'}")
     err = capsys.readouterr().err
     assert "models" in err and "versions" in err and "2/2" in err
