@@ -259,8 +259,8 @@ class Migrator:
                 f"migration {dirty.version} ({dirty.name}) failed part-way while "
                 f"{'reverting' if dirty.direction == 'down' else 'applying'} and left "
                 "the schema dirty; fix the database by hand, then run "
-                "`registry-core repair --applied` or `--not-applied` (README: 'Recovering a "
-                "failed migration')",
+                "`registry-core repair --applied` or `--not-applied` (docs/schema.md: "
+                "'Recovering a failed migration')",
                 reason="dirty",
             )
         if status.changed:
