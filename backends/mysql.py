@@ -276,10 +276,15 @@ class MySQLDialect(Dialect):
 
 
 class MySQLMetadataBackend(SQLMetadataBackend):
-    """`mysql://user:pw@host:3306/db`.
+    """`mysql://user:pw@host:3306/db` (also `mariadb://`): MySQL 8.0+ and MariaDB 10.5+,
+    the dialect chosen from the server's handshake.
 
-    URL options: `pool_size` (default 10), `pool_timeout` (default 30 s), and the
-    `mysql.connector.connect` arguments in DRIVER_OPTIONS (connection_timeout, ssl_ca, ...).
+    URL options: `pool_size` (default 10), `pool_timeout` (default 30 s), `call_timeout`
+    (seconds to wait for the server's answer, default 60), and the `mysql.connector.connect`
+    arguments in DRIVER_OPTIONS (connection_timeout, ssl_ca, ...). Constructing one connects
+    to the server. Raises MissingDriverError (extra `mysql` not installed), InvalidInputError
+    (an unknown option, a list of hosts) and BackendUnavailableError (the server cannot be
+    reached, or is older than MySQL 8.0 / MariaDB 10.5).
     """
 
     name = "mysql"

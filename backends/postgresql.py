@@ -124,8 +124,13 @@ class PostgreSQLMetadataBackend(SQLMetadataBackend):
 
     URL options: `pool_size` (default 10), `pool_timeout` (seconds to wait for a free
     connection, default 30), `call_timeout` (seconds to wait for the server's answer, default
-    60); every libpq option (sslmode, connect_timeout, application_name, ...) passes to libpq,
-    and any other name is an InvalidInputError.
+    60), `prepare_threshold` (after how many runs a statement is prepared on the server,
+    default 5; `none`: never, as behind a transaction pooler, which is found by itself);
+    every libpq option (sslmode, connect_timeout, target_session_attrs, application_name,
+    ...) passes to libpq, and any other name is an InvalidInputError. The URL may name
+    several hosts (`h1:5432,h2:5432`). Constructing one connects to the server. Raises
+    MissingDriverError (extra `postgresql` not installed), InvalidInputError and
+    BackendUnavailableError (no server reached within `connect_timeout`).
     """
 
     name = "postgresql"

@@ -132,6 +132,9 @@ class SQLiteMetadataBackend(SQLMetadataBackend):
     """`sqlite:///relative.db`, `sqlite:////abs/path.db` or `sqlite://:memory:`.
 
     URL option: `timeout` (seconds a writer waits for another's lock, default 30).
+    Constructing one opens the file (creating it and its folder if absent) with foreign
+    keys on (WAL for a file); raises InvalidInputError (an unknown option) and
+    BackendUnavailableError (the file cannot be opened).
     """
 
     name = "sqlite"

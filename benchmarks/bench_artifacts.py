@@ -1,6 +1,6 @@
 """Saving and loading one large file (default 300 MB) through the local store and through S3
 (moto's server, run in a separate process so that its memory is not ours): wall time and the
-peak RSS each operation adds to the process (see README.md).
+peak RSS each operation adds to the process (docs/artifact-stores.md, "Measured").
 
 Each operation runs in a fresh process: peak RSS only grows, so a process measures one thing.
 "Save" is save_model_file (streamed to the store while hashed); "load" is model_path (local:

@@ -1,5 +1,5 @@
 """Migration timings: an empty database to the latest schema, and an upgrade from 001 of a
-database holding --versions versions (see README.md)."""
+database holding --versions versions (docs/schema.md, "Measured")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Saves per second, statements per save, and concurrent savers (see README.md)."""
+"""Saves per second, statements per save, and concurrent savers (docs/schema.md, "Measured")."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ extensions = [
     "sphinx.ext.doctest",  # the pages' examples run as tests (sphinx-build -b doctest)
     "registry_docs",  # docs/_ext: {api-rest}, {cli-reference} and the build checks
 ]
-exclude_patterns = ["_build", "_ext", "_readme_draft.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
 
 # Markdown: anchors for ## and ### headings, so pages link to each other's sections
 myst_heading_anchors = 3

@@ -37,7 +37,8 @@ class MetadataBackend(ABC):
     (registered under the entry-point group `registry_core.backends`). It holds metadata
     only, never files. Every call may raise BackendUnavailableError (the database cannot be
     reached or does not answer in time) and InvalidInputError (an argument out of the input
-    limits); a write whose COMMIT answer was lost raises OutcomeUnknownError. No driver
+    limits); a write whose COMMIT answer was lost raises OutcomeUnknownError; a write a
+    read-only server or role refuses raises ReadOnlyError or PermissionDeniedError. No driver
     exception escapes unwrapped: it is the `__cause__` of a RegistryError.
     """
 
@@ -48,24 +49,32 @@ class MetadataBackend(ABC):
     @abstractmethod
     def migrate(self, *, target: str | None = None) -> list[str]:
         """Apply pending migrations (up to `target`) under the migration lock; returns the
-        versions applied. Raises MigrationError."""
+        versions applied ([] when current). Writes the schema and schema_migrations. Raises
+        MigrationError (a dirty migration, an applied file changed since, a malformed
+        `target`, tables made by hand that cannot be adopted, a failed statement)."""
 
     @abstractmethod
     def migration_status(self) -> MigrationStatus:
-        """Applied, pending and dirty migrations; reads schema_migrations only."""
+        """Applied, pending and dirty migrations, as a `MigrationStatus`; reads
+        schema_migrations only, in a read transaction that never waits for a writer."""
 
     @abstractmethod
     def downgrade(self, target: str) -> list[str]:
-        """Reverts migrations above `target` ("000": all) under the lock; returns them."""
+        """Reverts migrations above `target` ("000": all) under the lock, newest first,
+        dropping what they made (and its data); returns the versions reverted. Raises
+        MigrationError (a dirty migration, a migration without a down file, another process
+        changing the schema meanwhile)."""
 
     @abstractmethod
     def repair(self, *, applied: bool) -> str | None:
         """Resolves a dirty migration after the operator fixed the schema by hand: records it
-        as applied (`applied=True`) or forgets it so that it runs again; returns its version."""
+        as applied (`applied=True`) or forgets it so that it runs again; returns its version
+        (None: nothing was dirty). Writes schema_migrations only."""
 
     @abstractmethod
     def close(self) -> None:
-        """Release every connection; the backend is unusable afterwards."""
+        """Release every connection; the backend is unusable afterwards (calls raise
+        BackendUnavailableError). Closing twice does nothing."""
 
     def __enter__(self) -> MetadataBackend:
         return self
@@ -81,19 +90,22 @@ class MetadataBackend(ABC):
     # -- models ----------------------------------------------------------------------
     @abstractmethod
     def get_model(self, name: str) -> Model:
-        """The model; NotFoundError if absent."""
+        """The model, with its tags; NotFoundError if absent."""
 
     @abstractmethod
     def list_models(self) -> list[Model]:
-        """Every model, ordered by name (code point order)."""
+        """Every model with its tags, ordered by name (code point order); [] if none."""
 
     @abstractmethod
     def update_model(self, name: str, *, description: str | None) -> Model:
-        """Sets the description and updated_at; NotFoundError if absent."""
+        """Sets the description (None clears it) and updated_at; returns the model.
+        NotFoundError if absent."""
 
     @abstractmethod
     def delete_model(self, name: str) -> list[str]:
-        """Deletes the model, its versions and tags; returns the storage paths it held."""
+        """Deletes the model, its versions, tags, metrics, aliases and lineage edges in one
+        transaction; returns the storage paths its versions held (the caller deletes the
+        files). NotFoundError if absent."""
 
     @abstractmethod
     def rename_model(self, name: str, new_name: str) -> Model:
@@ -102,7 +114,8 @@ class MetadataBackend(ABC):
 
     @abstractmethod
     def set_model_tag(self, name: str, key: str, value: str | None) -> None:
-        """Creates or overwrites one tag of the model itself."""
+        """Creates or overwrites one tag of the model itself (`value` may be None);
+        NotFoundError if the model is absent."""
 
     @abstractmethod
     def delete_model_tag(self, name: str, key: str) -> None:
@@ -118,8 +131,9 @@ class MetadataBackend(ABC):
         page_size: int = 100,
         page_token: str | None = None,
     ) -> Page[ModelVersion]:
-        """One page of the versions matching `filter` (SPEC section 7), with their tags,
-        metrics and aliases; keyset pagination by `page_token`."""
+        """One page (a `Page` of `ModelVersion`) of the versions matching `filter`, with
+        their tags, metrics and aliases, in one statement; keyset pagination by
+        `page_token`. InvalidInputError for a bad filter, order or token (docs/searching.md)."""
 
     @abstractmethod
     def search_models(
@@ -130,7 +144,8 @@ class MetadataBackend(ABC):
         page_size: int = 100,
         page_token: str | None = None,
     ) -> Page[Model]:
-        """One page of the models matching `filter`, with their tags."""
+        """One page (a `Page` of `Model`) of the models matching `filter`, with their tags;
+        refused as `search_versions` is."""
 
     # -- versions ----------------------------------------------------------------------
     @abstractmethod
@@ -156,32 +171,42 @@ class MetadataBackend(ABC):
     def get_version(
         self, name: str, version: str | None = None, *, alias: str | None = None
     ) -> ModelVersion:
-        """One version: by number, by alias, or (neither) the latest; NotFoundError if absent."""
+        """One version: by number, by alias, or (neither) the latest (the highest number);
+        NotFoundError if the model, version or alias is absent, InvalidInputError if both a
+        version and an alias are given."""
 
     @abstractmethod
     def best_version(
         self, name: str, metric: str, *, higher_is_better: bool = True
     ) -> ModelVersion:
-        """The version with the best value of `metric` (ties: the newest)."""
+        """The version with the best value of `metric` (the highest, or the lowest with
+        `higher_is_better=False`; ties: the newest). NotFoundError if the model is absent or
+        no version of it has that metric."""
 
     @abstractmethod
     def lineage(
         self, name: str, version: str, *, direction: Direction = "ancestors"
     ) -> list[ModelVersion]:
         """Every version the given one derives from ("ancestors") or that derives from it
-        ("descendants"), nearest first, in one recursive query."""
+        ("descendants"), nearest first, across models and through every generation (one
+        recursive query per 500 generations); [] if none. NotFoundError if the version is
+        absent."""
 
     @abstractmethod
     def update_version(self, name: str, version: str, *, description: str | None) -> ModelVersion:
-        """Sets a version's description (and the model's updated_at); NotFoundError if absent."""
+        """Sets a version's description (and the model's updated_at); returns the version.
+        NotFoundError if the model or the version is absent."""
 
     @abstractmethod
     def list_versions(self, name: str) -> list[ModelVersion]:
-        """The model's versions in numeric order; NotFoundError if the model is absent."""
+        """The model's versions in numeric order (10 after 9), with their tags, metrics and
+        aliases; NotFoundError if the model is absent."""
 
     @abstractmethod
     def delete_version(self, name: str, version: str) -> ModelVersion:
-        """Deletes one version and its tags; returns it. Its number is never reused."""
+        """Deletes one version with its tags, metrics, aliases and lineage edges; returns it
+        (the caller deletes its file). Its number is never reused. NotFoundError if the model
+        or the version is absent."""
 
     @abstractmethod
     def latest_versions(self) -> list[ModelVersion]:
@@ -189,12 +214,14 @@ class MetadataBackend(ABC):
 
     @abstractmethod
     def find_by_tag(self, key: str, value: str | None = None) -> list[ModelVersion]:
-        """Versions carrying tag `key` (with `value` unless None), by name then version."""
+        """Versions carrying tag `key` (with `value` unless None), by name then version;
+        [] if none."""
 
     # -- tags ------------------------------------------------------------------------
     @abstractmethod
     def set_tag(self, name: str, version: str, key: str, value: str | None) -> None:
-        """Creates or overwrites one tag of a version."""
+        """Creates or overwrites one tag of a version (`value` may be None); NotFoundError if
+        the model or the version is absent."""
 
     @abstractmethod
     def delete_tag(self, name: str, version: str, key: str) -> None:
@@ -203,11 +230,13 @@ class MetadataBackend(ABC):
     # -- aliases ---------------------------------------------------------------------
     @abstractmethod
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        """Points `alias` of the model at `version`, creating or moving it atomically."""
+        """Points `alias` of the model at `version`, creating or moving it atomically;
+        NotFoundError if the model or the version is absent, InvalidInputError for an alias
+        of digits only."""
 
     @abstractmethod
     def delete_alias(self, name: str, alias: str) -> None:
-        """Removes an alias; NotFoundError if absent."""
+        """Removes an alias; NotFoundError if the model or the alias is absent."""
 
     @abstractmethod
     def version_files(self) -> Iterator[VersionFile]:
@@ -275,7 +304,8 @@ class MetadataBackend(ABC):
     # -- statistics --------------------------------------------------------------------
     @abstractmethod
     def stats(self) -> RegistryStats:
-        """Model and version totals (the seed document's statistics query)."""
+        """Model and version totals and file sizes (the seed document's statistics query),
+        as a `RegistryStats`; reads only."""
 
     def refresh_statistics(self) -> None:
         """Has the database recompute the statistics its planner uses (after a bulk load
@@ -286,4 +316,5 @@ class MetadataBackend(ABC):
 
     @abstractmethod
     def database_stats(self) -> DatabaseStats:
-        """Backend, server version, schema version, size in bytes and row counts."""
+        """Backend, server version, driver, schema version, size in bytes, row counts and
+        the registry's id, as a `DatabaseStats`; reads the server's catalog."""

@@ -20,7 +20,9 @@ class InvalidInputError(RegistryError, ValueError):
 
 
 class BackendUnavailableError(RegistryError):
-    """The database cannot be reached or refused the work (connection, lock timeout)."""
+    """The database cannot be reached, did not answer within `call_timeout`, or refused the
+    work (too many connections, a lock timeout); nothing of the call was committed unless
+    it is an OutcomeUnknownError. Retrying later may succeed."""
 
 
 class OutcomeUnknownError(BackendUnavailableError):
@@ -42,7 +44,9 @@ class PermissionDeniedError(RegistryError):
 
 
 class SchemaOutOfDateError(RegistryError):
-    """The database schema is older than this library and migrate=False was asked."""
+    """The database schema is older than this library and migrate=False was asked (the
+    message names the command to run: `registry-core migrate`), or the registry's tables
+    went away under an open registry (another process downgraded the schema)."""
 
 
 class MigrationError(RegistryError):

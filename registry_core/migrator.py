@@ -109,7 +109,12 @@ class AppliedMigration:
 
 @dataclass(frozen=True)
 class MigrationStatus:
-    """What is applied, what is pending, and what blocks migrating."""
+    """What is applied, what is pending, and what blocks migrating (read by
+    `MetadataBackend.migration_status()`, printed by `registry-core status`): `applied` and
+    `pending` migrations in order, the `dirty` one (a migration that failed part-way, with
+    its direction), `changed` (applied files edited since), `unknown` (applied migrations
+    this version does not ship), and whether registry-core can finish the dirty one itself
+    (`resumable`)."""
 
     applied: list[AppliedMigration]
     pending: list[Migration]
@@ -259,8 +264,8 @@ class Migrator:
                 f"migration {dirty.version} ({dirty.name}) failed part-way while "
                 f"{'reverting' if dirty.direction == 'down' else 'applying'} and left "
                 "the schema dirty; fix the database by hand, then run "
-                "`registry-core repair --applied` or `--not-applied` (README: 'Recovering a "
-                "failed migration')",
+                "`registry-core repair --applied` or `--not-applied` (docs/schema.md: "
+                "'Recovering a failed migration')",
                 reason="dirty",
             )
         if status.changed:

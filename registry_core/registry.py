@@ -221,7 +221,10 @@ class ModelRegistry:
     it names: InvalidInputError for an argument out of the input limits (empty or over-long
     names, NUL characters, a non-finite metric), BackendUnavailableError when the database
     cannot be reached or does not answer within `call_timeout`, and, for a write whose
-    COMMIT answer was lost, OutcomeUnknownError (running it again is safe).
+    COMMIT answer was lost, OutcomeUnknownError (running it again is safe). A write refused
+    by a standby or read-only server is ReadOnlyError, by a database user without the
+    privilege PermissionDeniedError (nothing changed; a refused save removes its file); a
+    call that finds the schema gone or behind is SchemaOutOfDateError.
     """
 
     def __init__(
@@ -442,8 +445,9 @@ class ModelRegistry:
         self, name: str, version: str | int, *, direction: Direction = "ancestors"
     ) -> list[ModelVersion]:
         """The versions this one derives from ("ancestors") or that derive from it
-        ("descendants"), nearest first, across models, up to 500 generations; [] if none.
-        NotFoundError if the version does not exist."""
+        ("descendants"), nearest first, across models, through every generation; [] if
+        none. NotFoundError if the version does not exist; InvalidInputError for another
+        `direction`."""
         return self.backend.lineage(name, str(version), direction=direction)
 
     def set_alias(self, name: str, alias: str, version: str | int) -> None:

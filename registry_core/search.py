@@ -11,9 +11,9 @@ token carries the last row's keys and id (base64 JSON) with a fingerprint of the
 order it belongs to. The next page is the rows strictly after it in that order, so rows that
 existed when the first page was read come exactly once, whatever is inserted or deleted
 between pages, as long as their sort keys do not change: a row whose key changes (a model's
-updated_at, its name on a rename) moves to its new place, before or after the cursor (the
-README says what a client sees). Rows without the ordering metric come last in both
-directions.
+updated_at, its name on a rename) moves to its new place, before or after the cursor
+(docs/searching.md says what a client sees). Rows without the ordering metric come last in
+both directions.
 """
 
 from __future__ import annotations

@@ -207,7 +207,7 @@ def _search_parser(sub: Any, options: Options) -> None:
         parents=[options.common],
         help="versions (or models) matching a filter, one page or all",
         description="Versions (with --models: models) matching FILTER, e.g. "
-        "\"tags.stage = 'prod' AND metrics.auc > 0.9\" (README: Searching). One page, and "
+        "\"tags.stage = 'prod' AND metrics.auc > 0.9\" (docs/searching.md). One page, and "
         "the token of the next (on stderr for people, 'next_page_token' in JSON); --all: "
         "every page.",
     )

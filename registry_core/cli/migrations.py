@@ -129,7 +129,7 @@ def _status_lines(status: MigrationStatus, location: str) -> list[str]:
         lines.append(
             f"\nmigration {status.dirty.version} failed while {doing} and is dirty: fix the "
             "schema by hand, then run `registry-core repair --applied` (the schema has all of "
-            "it) or `--not-applied` (none of it); README: 'Recovering a failed migration'"
+            "it) or `--not-applied` (none of it); docs/schema.md: 'Recovering a failed migration'"
         )
     return lines
 

@@ -131,7 +131,7 @@ def _copy_parser(sub: Any, options: Options) -> None:
         "(migrated first). Resumable: run it again after an interruption; a complete copy "
         "run again writes nothing; run again after the source changed, the target follows it "
         "(renames, tags, descriptions, aliases; nothing is deleted). A copy to "
-        "sqlite:///backup.db is a backup (README: 'Moving and backing up a registry').",
+        "sqlite:///backup.db is a backup (docs/moving.md: 'Backup and restore').",
     )
     p.add_argument("source", metavar="SOURCE_URL", help="the registry to copy (only read)")
     p.add_argument("target", metavar="TARGET_URL", help="where to copy it")

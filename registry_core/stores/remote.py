@@ -228,8 +228,8 @@ class FsspecArtifactStore(ArtifactStore):
 
     def create_marker(self, data: bytes) -> bool:
         # Object stores have no portable "create unless it exists": two registries claiming
-        # one new store in the same instant may both believe they own it (the README says
-        # so); the next connect of the loser sees the winner's marker.
+        # one new store in the same instant may both believe they own it (docs/artifact-stores.md
+        # says so); the next connect of the loser sees the winner's marker.
         key = f"{self.base}/{MARKER}"
         if self.fs.exists(key):
             return False
