@@ -50,9 +50,10 @@ def open_backend(url: str | None = None) -> MetadataBackend:
 
     The schema is not touched; call `migrate()` or use `registry_core.connect`. The backend
     is picked by the URL's scheme among those registered under the entry-point group
-    `registry_core.backends`, and parses the rest of the URL itself. Raises InvalidInputError (a malformed URL, an unknown scheme
-    or option), MissingDriverError (the driver's extra is not installed) and
-    BackendUnavailableError (the database cannot be reached).
+    `registry_core.backends`, and parses the rest of the URL itself. Raises
+    InvalidInputError (a malformed URL, an unknown scheme or option), MissingDriverError
+    (the driver's extra is not installed) and BackendUnavailableError (the database cannot
+    be reached).
     """
     raw = resolve_url(url)
     cls = backend_class(url_scheme(raw))

@@ -14,7 +14,6 @@ from registry_core.backend import MetadataBackend
 from registry_core.entrypoints import open_backend, parse_backend_url
 from registry_core.errors import MigrationError, NotFoundError, RegistryError, SchemaOutOfDateError
 from registry_core.registry import ModelRegistry, connect
-from registry_core.entrypoints import parse_backend_url
 from registry_core.urls import ARTIFACTS_ENV, URL_ENV, DatabaseURL, resolve_url
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING, EXIT_DIRTY, EXIT_CHANGED = 0, 1, 2, 3, 4, 5

@@ -153,6 +153,7 @@ class Written:
     metrics: dict[str, float]
 
 
+@pytest.mark.registry_capabilities("aliases")
 @dataclass
 class Plan:
     """What the builder wrote, per version and per model."""
@@ -817,6 +818,7 @@ def check_search(
         )
 
 
+@pytest.mark.registry_capabilities("aliases", "search")
 def test_search_versions_matches_the_evaluator(world: World) -> None:
     @SETTINGS
     @given(
@@ -830,6 +832,7 @@ def test_search_versions_matches_the_evaluator(world: World) -> None:
     check()
 
 
+@pytest.mark.registry_capabilities("aliases", "search")
 def test_search_models_matches_the_evaluator(world: World) -> None:
     @SETTINGS
     @given(case=filters(world, "models"), order=st.sampled_from(MODEL_ORDERS), size=PAGE_SIZES)
@@ -944,6 +947,7 @@ def snapshot(reg: ModelRegistry) -> Snapshot:
     return models, versions, reg.stats()
 
 
+@pytest.mark.registry_capabilities("aliases", "search")
 def test_fuzzed_filters_give_a_page_or_invalid_input(world: World) -> None:
     reg = world.registry
     before = snapshot(reg)

@@ -101,6 +101,7 @@ BAD_METRIC_NAMES: list[tuple[str, Any]] = [
 ]
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_hostile_metric_values_are_refused(registry: ModelRegistry, tmp_path: Path) -> None:
     source = _model_file(tmp_path)
     for label, value in BAD_METRICS:
@@ -121,6 +122,7 @@ def test_hostile_metric_values_are_refused(registry: ModelRegistry, tmp_path: Pa
             _assert_nothing_saved(registry, what)
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_hostile_metric_names_and_containers_are_refused(registry: ModelRegistry) -> None:
     for label, key in BAD_METRIC_NAMES:
         what = f"metric name {label}"
@@ -149,6 +151,7 @@ EXTREMES = {
 }
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_negative_zero_fractions_and_extreme_doubles(registry: ModelRegistry) -> None:
     metrics: dict[str, Any] = {"zero": -0.0, **EXTREMES}
     saved = registry.save_model(0, "m", metrics=metrics, tags={"t": "1"})
@@ -177,6 +180,7 @@ def test_negative_zero_fractions_and_extreme_doubles(registry: ModelRegistry) ->
 # -- lineage: a refused save leaves no file and no folder ----------------------------------------
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_save_with_a_missing_parent_leaves_nothing(registry: ModelRegistry) -> None:
     root = registry.artifacts.root
     with pytest.raises(NotFoundError, match="ghost"):
@@ -199,6 +203,7 @@ def test_save_with_a_missing_parent_leaves_nothing(registry: ModelRegistry) -> N
 # -- text: limits, NUL, lone surrogates, other types ------------------------------------------
 
 
+@pytest.mark.registry_capabilities("aliases")
 def test_text_at_the_limits_round_trips(registry: ModelRegistry) -> None:
     name = _text(NAME_MAX)
     description = _text(DESCRIPTION_MAX)
@@ -250,6 +255,7 @@ def _hostile_text(limit: int, *, may_be_empty: bool) -> list[tuple[str, Any]]:
     return cases
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_hostile_names_descriptions_and_tags_refuse_the_save(registry: ModelRegistry) -> None:
     saves: list[tuple[str, Callable[[], object]]] = []
     for label, bad in [*_hostile_text(NAME_MAX, may_be_empty=False), ("None", None)]:
@@ -284,6 +290,7 @@ def test_hostile_names_descriptions_and_tags_refuse_the_save(registry: ModelRegi
         _assert_nothing_saved(registry, what)
 
 
+@pytest.mark.registry_capabilities("aliases")
 def test_hostile_updates_and_aliases_change_nothing(registry: ModelRegistry) -> None:
     registry.save_model(0, "m", description="kept", tags={"k": "v"})
     calls: list[tuple[str, Callable[[], object]]] = []
@@ -309,6 +316,7 @@ def test_hostile_updates_and_aliases_change_nothing(registry: ModelRegistry) -> 
     assert len(registry.list_versions("m")) == 1
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics")
 def test_hostile_lookups_are_refused_not_passed_to_the_database(registry: ModelRegistry) -> None:
     registry.save_model(0, "m", tags={"k": "v"})
     bad_names: list[tuple[str, Any]] = [
@@ -342,6 +350,7 @@ def test_hostile_lookups_are_refused_not_passed_to_the_database(registry: ModelR
 # -- confinement: nothing is written outside the artifact root ---------------------------------
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_staging_symlink_out_of_the_root_is_refused(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
@@ -360,6 +369,7 @@ def test_staging_symlink_out_of_the_root_is_refused(
     assert not (root / MODELS).exists() or list((root / MODELS).rglob("*")) == []
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_models_symlink_out_of_the_root_is_refused(registry: ModelRegistry, tmp_path: Path) -> None:
     root = registry.artifacts.root
     outside = tmp_path / "outside"

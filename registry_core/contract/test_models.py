@@ -6,12 +6,12 @@ from datetime import timezone
 
 import pytest
 
-from artifactstores import Store
 from registry_core import (
     InvalidInputError,
     ModelRegistry,
     NotFoundError,
 )
+from registry_core.contract.stores import Store
 
 
 def test_first_save_creates_the_model(registry: ModelRegistry) -> None:
@@ -97,6 +97,7 @@ def test_longest_allowed_values_fit(registry: ModelRegistry) -> None:
         registry.save_model(0, "other", tags={key: "v" * 501})
 
 
+@pytest.mark.registry_capabilities("sql")
 @pytest.mark.stores
 def test_delete_model_cascades_to_versions_tags_and_files(
     registry: ModelRegistry, store: Store
