@@ -18,12 +18,32 @@ def engine(registry_engine: str) -> str:
 
 @pytest.fixture
 def target_engine(request: pytest.FixtureRequest) -> str:
-    """A second engine of the run, for copies between them (every ordered pair)."""
-    return registry_databases_of(request.config).engine(str(request.param))
+    """A second engine of the run, for copies between them: every ordered pair, or (tests
+    marked `contract_next_engine`) the engine after the test's own in the run's list."""
+    databases = registry_databases_of(request.config)
+    if request.param != NEXT:
+        return databases.engine(str(request.param))
+    engines = [databases.engine(s.id) for s in databases.sources]
+    engine = str(request.getfixturevalue("engine"))
+    if engine not in engines:  # an engine a project added (a pooler): copies stay on it
+        return engine
+    return engines[(engines.index(engine) + 1) % len(engines)]
+
+
+NEXT = "next-engine"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "contract_next_engine: copy to the run's next engine, not to every engine"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     _stores(metafunc)
     if "target_engine" in metafunc.fixturenames:
-        ids = [s.id for s in registry_databases_of(metafunc.config).sources]
+        if metafunc.definition.get_closest_marker("contract_next_engine"):
+            ids = [NEXT]
+        else:
+            ids = [s.id for s in registry_databases_of(metafunc.config).sources]
         metafunc.parametrize("target_engine", ids, indirect=True)

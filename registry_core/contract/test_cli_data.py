@@ -28,6 +28,7 @@ from registry_core.cli import (
     run,
 )
 from registry_core.migrator import load_migrations
+from registry_core.testing.databases import ENGINES
 from registry_core.urls import ARTIFACTS_ENV
 
 VERSIONS = [m.version for m in load_migrations()]
@@ -532,6 +533,7 @@ def test_page_size_out_of_range_is_bad_usage(filled: ModelRegistry, cli: Cli) ->
         assert code == EXIT_USAGE and "--page-size" in err  # once: exit 1
 
 
+@pytest.mark.registry_engines(*ENGINES)  # how each built-in engine makes an empty database
 def test_commands_on_a_database_without_the_schema_say_migrations_are_pending(
     db_url: str, engine: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

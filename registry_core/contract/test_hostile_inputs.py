@@ -23,6 +23,7 @@ from registry_core import (
     RegistryError,
 )
 from registry_core.stores import MODELS, STAGING
+from registry_core.testing.databases import ENGINES
 from registry_core.urls import parse_url
 from registry_core.validate import (
     DESCRIPTION_MAX,
@@ -440,6 +441,7 @@ def _assert_secret_free(exc: BaseException, secret: str, what: str) -> None:
     assert not leaks, "the password shows:\n" + "\n".join(leaks)
 
 
+@pytest.mark.registry_engines(*ENGINES)  # the built-in URL forms
 def test_malformed_urls_never_show_the_password(engine: str, tmp_path: Path) -> None:
     leaks: list[str] = []
     for url in MALFORMED_URLS[engine]:
@@ -458,6 +460,7 @@ def _with_option(url: str, option: str) -> str:
     return url + ("&" if "?" in url else "?") + option
 
 
+@pytest.mark.registry_engines(*ENGINES)  # the built-in URL options
 def test_unknown_or_bad_url_options_are_invalid_input(
     db_url: str, engine: str, tmp_path: Path
 ) -> None:

@@ -24,6 +24,7 @@ from registry_core import (
 from registry_core.cli import EXIT_OK, EXIT_PROBLEMS, run
 from registry_core.fsck import DEFAULT_GRACE, FileProblem
 from registry_core.stores import MODELS, STAGING
+from registry_core.testing.databases import SERVERS
 
 OLD = 2 * 3600.0  # seconds: beyond the default grace period of one hour
 assert OLD > DEFAULT_GRACE
@@ -100,6 +101,7 @@ def _path(registry: ModelRegistry, v: ModelVersion) -> Path:
     return registry.artifacts.absolute(v.storage_path)
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics")
 def test_clean_registry(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     empty = registry.verify()
     assert empty.ok and (empty.versions, empty.files, empty.bytes, empty.young) == (0, 0, 0, 0)
@@ -127,6 +129,7 @@ def test_clean_registry(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> No
     cli.assert_no_password()
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics")
 def test_missing_file(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     versions = _save_some(registry, tmp_path)
     gone = versions[1]
@@ -166,6 +169,7 @@ def test_missing_file(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None
     cli.assert_no_password()
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics")
 def test_changed_file(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     versions = _save_some(registry, tmp_path)
     target = versions[2]
@@ -276,6 +280,7 @@ def _assert_versions_load(registry: ModelRegistry, s: Scene, *, fixed: bool = Fa
             registry.load_model(v.name, v.version)
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_orphans_and_staging_respect_the_grace_period(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
@@ -302,6 +307,7 @@ def test_orphans_and_staging_respect_the_grace_period(
     assert _files(root) == before  # reporting removes nothing
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_verify_repair(registry: ModelRegistry, tmp_path: Path) -> None:
     s = _scene(registry, tmp_path)
     root = registry.artifacts.root
@@ -328,6 +334,7 @@ def test_verify_repair(registry: ModelRegistry, tmp_path: Path) -> None:
     _assert_versions_load(registry, s)
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_cli_repair(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     s = _scene(registry, tmp_path)
     root = registry.artifacts.root
@@ -381,7 +388,7 @@ def test_cli_never_shows_the_password(
     assert cli()[0] == EXIT_OK
     assert cli.json("--quick")[0] == EXIT_OK
     cli.assert_no_password()
-    if engine == "sqlite":
+    if engine not in SERVERS:  # below: a server's URL
         return
     # an error path, with the test's password or (trust-auth servers) one made up: a database
     # that does not exist

@@ -19,6 +19,7 @@ from registry_core.cli import EXIT_OK, run
 from registry_core.registry import artifact_store_for
 from registry_core.stores import MARKER
 from registry_core.stores.owners import owners
+from registry_core.testing.databases import ENGINES
 from registry_core.urls import ARTIFACTS_ENV, parse_url
 
 
@@ -40,11 +41,10 @@ def _fsck_repair(url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, obje
     return data
 
 
+@pytest.mark.registry_engines("sqlite")  # a server database's default store is named by it
 def test_two_sqlite_files_in_one_folder_keep_their_files_apart(
     engine: str, cwd: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if engine != "sqlite":
-        pytest.skip("SQLite files only: a server database's default store is named by it")
     with registry_core.connect("sqlite:///dev.db") as dev:
         dev.save_model("dev", "m")
     with registry_core.connect("sqlite:///prod.db") as prod:
@@ -56,11 +56,11 @@ def test_two_sqlite_files_in_one_folder_keep_their_files_apart(
     assert (cwd / "dev-artifacts").is_dir() and (cwd / "prod-artifacts").is_dir()
 
 
+@pytest.mark.registry_capabilities("sql")
+@pytest.mark.registry_engines("postgresql")  # schemas: several registries in one database
 def test_two_schemas_of_one_postgresql_database_keep_their_files_apart(
     engine: str, db_url: str, cwd: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if engine != "postgresql":
-        pytest.skip("PostgreSQL schemas: several registries in one database")
     import psycopg
 
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -146,6 +146,7 @@ def test_a_registry_and_store_made_before_0_2_upgrade_in_place(
         assert reg.load_model("m", saved.version) == "before"
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_a_marker_that_is_not_ours_is_an_error_naming_it(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
@@ -157,6 +158,7 @@ def test_a_marker_that_is_not_ours_is_an_error_naming_it(
     assert registry.list_models() == []
 
 
+@pytest.mark.registry_engines(*ENGINES)  # the built-in default stores
 def test_a_new_registry_id_is_a_uuid_and_names_its_default_server_folder(
     engine: str, db_url: str, cwd: Path
 ) -> None:
