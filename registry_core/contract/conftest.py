@@ -34,9 +34,12 @@ NEXT = "next-engine"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "contract_next_engine: copy to the run's next engine, not to every engine"
-    )
+    for line in (
+        "contract_next_engine: copy to the run's next engine, not to every engine",
+        "slow: multi-process tests",
+        "stores: a test about model files, run on every store of the ini value registry_stores",
+    ):
+        config.addinivalue_line("markers", line)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

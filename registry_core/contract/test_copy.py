@@ -25,8 +25,8 @@ from registry_core import (
 )
 from registry_core.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, run
 from registry_core.contract.stores import Store
+from registry_core.entrypoints import parse_backend_url
 from registry_core.sqlbackend import SQLMetadataBackend
-from registry_core.urls import parse_url
 
 UNICODE = "modèle-ü 🚀 "  # accents, an emoji and a trailing space
 
@@ -304,7 +304,7 @@ def test_the_copy_command(
     data = json.loads(out)
     assert code == EXIT_OK
     assert data["models_present"] == 1 and data["versions_copied"] == 0
-    assert data["target"] == parse_url(db_url).masked()
+    assert data["target"] == parse_backend_url(db_url).masked()
     password = urlsplit(db_url).password
     if password:  # the servers of containers have one
         assert password not in out + err and "***" in data["target"]

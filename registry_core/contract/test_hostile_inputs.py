@@ -22,9 +22,9 @@ from registry_core import (
     NotFoundError,
     RegistryError,
 )
+from registry_core.entrypoints import parse_backend_url
 from registry_core.stores import MODELS, STAGING
 from registry_core.testing.databases import ENGINES
-from registry_core.urls import parse_url
 from registry_core.validate import (
     DESCRIPTION_MAX,
     MAX_ITEMS,
@@ -464,7 +464,7 @@ def _with_option(url: str, option: str) -> str:
 def test_unknown_or_bad_url_options_are_invalid_input(
     db_url: str, engine: str, tmp_path: Path
 ) -> None:
-    password = parse_url(db_url).password
+    password = parse_backend_url(db_url).password
     bad_value = "timeout=soon" if engine == "sqlite" else "pool_size=lots"
     for option in ("no_such_option=1", bad_value, "password_hint=Sup3rSecret"):
         url = _with_option(db_url, option)

@@ -50,9 +50,13 @@ def test_update_model_sets_description_and_updated_at(registry: ModelRegistry) -
 
 
 def test_names_are_case_sensitive_and_keep_trailing_spaces(registry: ModelRegistry) -> None:
+    guarantee = (
+        "guarantee: names compare case-sensitively and byte-exactly, trailing spaces "
+        "included (SPEC section 4)"
+    )
     for n in ["Model", "model", "model ", "MODEL"]:
-        assert registry.save_model(n, n).version == "1"
-    assert len(registry.list_models()) == 4
+        assert registry.save_model(n, n).version == "1", f"{guarantee}: saving {n!r}"
+    assert len(registry.list_models()) == 4, guarantee
     assert registry.load_model("model ") == "model "
     assert registry.load_model("Model") == "Model"
     with pytest.raises(NotFoundError):

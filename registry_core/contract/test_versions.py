@@ -55,7 +55,9 @@ def test_deleted_version_numbers_are_never_reused(registry: ModelRegistry) -> No
     with pytest.raises(NotFoundError):
         registry.get_version("m", 3)
     assert registry.get_version("m").version == "2"
-    assert registry.save_model(9, "m").version == "4"
+    assert registry.save_model(9, "m").version == "4", (
+        "guarantee: deleted version numbers are never reused (SPEC section 4)"
+    )
     registry.delete_version("m", 1)
     assert [v.version for v in registry.list_versions("m")] == ["2", "4"]
     with pytest.raises(NotFoundError):

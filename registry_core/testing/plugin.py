@@ -153,7 +153,11 @@ class RegistryDatabases:
         if url is not None:  # a server URL: databases beside it
             return create_database(engine, url)
         if engine == "sqlite":
-            return f"sqlite:///{tmp / f'registry-{uuid.uuid4().hex[:8]}.db'}"
+            tmp.mkdir(parents=True, exist_ok=True)
+            path = tmp / "registry.db"
+            if path.exists():
+                path = tmp / f"registry-{uuid.uuid4().hex[:8]}.db"
+            return f"sqlite:///{path}"
         if engine not in SERVERS:
             raise Unavailable(f"no source for engine {engine!r}", False)
         return create_database(engine, self.servers.admin_url(engine))
@@ -289,6 +293,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         ids = [i for i in ids if i not in ENGINES or i in only.args]
     if metafunc.definition.get_closest_marker("registry_pooled") and "postgresql" in ids:
         ids += dbs.pooled
+    if not ids and only is not None:  # none of the run's engines: one skip, with the reason
+        reason = (
+            f"engine-specific: a test of {', '.join(only.args)}; this run's engines are "
+            f"{', '.join(s.id for s in dbs.sources)}"
+        )
+        skipped = pytest.param("", marks=pytest.mark.skip(reason=reason), id="not-run")
+        metafunc.parametrize("registry_engine", [skipped], indirect=True)
+        return
     metafunc.parametrize("registry_engine", ids, indirect=True)
 
 
