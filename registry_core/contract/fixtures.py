@@ -26,7 +26,6 @@ __all__ = [
     "db_url",
     "fresh_databases",
     "need",
-    "pytest_generate_tests",
     "registry",
     "store",
     "target_db_url",

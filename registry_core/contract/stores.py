@@ -6,6 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry_core import ModelRegistry
+from registry_core.stores.local import LocalArtifactStore
+
+
+def local_files(registry: ModelRegistry) -> LocalArtifactStore:
+    """The registry's store, which the test made a local folder (the `store` fixture's
+    default), with its paths."""
+    assert isinstance(registry.artifacts, LocalArtifactStore), registry.artifacts
+    return registry.artifacts
+
 
 @dataclass
 class Store:

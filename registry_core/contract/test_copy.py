@@ -24,7 +24,7 @@ from registry_core import (
     NotFoundError,
 )
 from registry_core.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, run
-from registry_core.contract.stores import Store
+from registry_core.contract.stores import Store, local_files
 from registry_core.entrypoints import parse_backend_url
 from registry_core.sqlbackend import SQLMetadataBackend
 
@@ -256,7 +256,7 @@ def test_a_corrupt_source_file_commits_nothing_of_its_model(
         first = source.save_model(list(range(100)), "m")
         bad = source.save_model(list(range(200)), "m")
         source.save_model("after", "z")
-        path = source.artifacts.absolute(bad.storage_path)
+        path = local_files(source).absolute(bad.storage_path)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, other bytes
     path.write_bytes(bytes(data))
@@ -269,7 +269,7 @@ def test_a_corrupt_source_file_commits_nothing_of_its_model(
         assert [m.name for m in target.list_models()] == ["a"]
         # the bad file never lands; m's first file (copied before it) stays as an orphan
         # (another copy may have committed a version pointing to it), which a repair removes
-        assert not target.artifacts.absolute(bad.storage_path).exists()
+        assert not local_files(target).absolute(bad.storage_path).exists()
         found = target.verify(grace=0)
         assert not (found.missing or found.mismatched)
         assert [f.path for f in found.orphans] == [first.storage_path]

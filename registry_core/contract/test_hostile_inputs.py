@@ -22,6 +22,7 @@ from registry_core import (
     NotFoundError,
     RegistryError,
 )
+from registry_core.contract.stores import local_files
 from registry_core.entrypoints import parse_backend_url
 from registry_core.stores import MODELS, STAGING
 from registry_core.testing.databases import ENGINES
@@ -60,7 +61,7 @@ def _refused(what: str, call: Callable[[], object]) -> InvalidInputError:
 
 def _assert_nothing_saved(registry: ModelRegistry, what: str) -> None:
     assert registry.list_models() == [], f"{what}: a model was saved"
-    assert _entries(registry.artifacts.root) == [], f"{what}: files were left behind"
+    assert _entries(local_files(registry).root) == [], f"{what}: files were left behind"
 
 
 def _text(n: int) -> str:
@@ -183,7 +184,7 @@ def test_negative_zero_fractions_and_extreme_doubles(registry: ModelRegistry) ->
 
 @pytest.mark.registry_capabilities("lineage")
 def test_save_with_a_missing_parent_leaves_nothing(registry: ModelRegistry) -> None:
-    root = registry.artifacts.root
+    root = local_files(registry).root
     with pytest.raises(NotFoundError, match="ghost"):
         registry.save_model(0, "child", parents=[("ghost", 1)])
     assert registry.list_models() == []
@@ -355,7 +356,7 @@ def test_hostile_lookups_are_refused_not_passed_to_the_database(registry: ModelR
 def test_staging_symlink_out_of_the_root_is_refused(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
-    root = registry.artifacts.root
+    root = local_files(registry).root
     outside = tmp_path / "outside"
     outside.mkdir()
     root.mkdir(parents=True)
@@ -372,7 +373,7 @@ def test_staging_symlink_out_of_the_root_is_refused(
 
 @pytest.mark.registry_capabilities("lineage")
 def test_models_symlink_out_of_the_root_is_refused(registry: ModelRegistry, tmp_path: Path) -> None:
-    root = registry.artifacts.root
+    root = local_files(registry).root
     outside = tmp_path / "outside"
     outside.mkdir()
     root.mkdir(parents=True)

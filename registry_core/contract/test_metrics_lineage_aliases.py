@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry_core import InvalidInputError, ModelRegistry, NotFoundError
+from registry_core.contract.stores import local_files
 
 
 @pytest.mark.registry_capabilities("metrics")
@@ -76,7 +77,7 @@ def test_lineage_both_directions_across_models(registry: ModelRegistry) -> None:
     ]
     assert registry.lineage("data", 1) == []
     with pytest.raises(InvalidInputError):
-        registry.lineage("data", 1, direction="sideways")
+        registry.lineage("data", 1, direction="sideways")  # type: ignore[arg-type]
 
 
 @pytest.mark.registry_capabilities("lineage", "sql")
@@ -95,7 +96,7 @@ def test_lineage_of_a_long_chain_is_one_query(registry: ModelRegistry) -> None:
 @pytest.mark.registry_capabilities("lineage", "metrics", "sql")
 def test_a_missing_parent_fails_the_whole_save(registry: ModelRegistry) -> None:
     registry.save_model(0, "m")
-    staging = registry.artifacts.root / ".staging"
+    staging = local_files(registry).root / ".staging"
     with pytest.raises(NotFoundError, match="'ghost' version 3"):
         registry.save_model(
             1, "m", tags={"a": "b"}, metrics={"x": 1.0}, parents=[("m", 1), ("ghost", 3)]
@@ -107,7 +108,7 @@ def test_a_missing_parent_fails_the_whole_save(registry: ModelRegistry) -> None:
     assert q("SELECT COUNT(*) FROM mr_model_metrics") == [(0,)]
     assert q("SELECT COUNT(*) FROM mr_model_lineage") == [(0,)]
     assert list(staging.iterdir()) == []
-    assert len(list((registry.artifacts.root / "models").rglob("*.pkl"))) == 1
+    assert len(list((local_files(registry).root / "models").rglob("*.pkl"))) == 1
     assert registry.save_model(2, "m", parents=[("m", 1)]).version == "2"
 
 

@@ -265,8 +265,11 @@ def test_a_process_opened_before_the_upgrade_keeps_working(
         setup.migrate(target="001")
     reader = registry_core.open_backend(db_url)  # both opened at schema 001
     writer = registry_core.open_backend(db_url)
-    _save(writer, "live")  # type: ignore[arg-type]
-    reads, saved, errors = [0], [], []  # type: ignore[var-annotated]
+    assert isinstance(writer, SQLMetadataBackend)
+    _save(writer, "live")
+    reads: list[int] = [0]
+    saved: list[str] = []
+    errors: list[BaseException] = []
     stop = threading.Event()
 
     def keep(work: Callable[[], object]) -> None:
@@ -308,7 +311,7 @@ def test_a_process_opened_before_the_upgrade_keeps_working(
             t.join(timeout=60)
     assert not errors, errors
     assert saved == [str(i) for i in range(2, len(saved) + 2)]
-    assert _save(writer, "live") == str(len(saved) + 2)  # type: ignore[arg-type]
+    assert _save(writer, "live") == str(len(saved) + 2)
     reader.close()
     writer.close()
     with registry_core.connect(db_url, artifacts=tmp_path) as reg:

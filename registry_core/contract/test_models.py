@@ -11,7 +11,7 @@ from registry_core import (
     ModelRegistry,
     NotFoundError,
 )
-from registry_core.contract.stores import Store
+from registry_core.contract.stores import Store, local_files
 
 
 def test_first_save_creates_the_model(registry: ModelRegistry) -> None:
@@ -130,6 +130,6 @@ def test_delete_model_cascades_to_versions_tags_and_files(
 def test_model_name_cannot_escape_the_artifact_root(registry: ModelRegistry) -> None:
     for name in ["../../etc/passwd", "/abs/path", "..", "a/../../b"]:
         v = registry.save_model(name, name)
-        path = registry.artifacts.absolute(v.storage_path)
-        assert path.is_relative_to(registry.artifacts.root.resolve())
+        path = local_files(registry).absolute(v.storage_path)
+        assert path.is_relative_to(local_files(registry).root.resolve())
         assert registry.load_model(name) == name

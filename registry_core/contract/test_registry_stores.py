@@ -66,7 +66,7 @@ def test_two_schemas_of_one_postgresql_database_keep_their_files_apart(
 
     with psycopg.connect(db_url, autocommit=True) as conn:
         for schema in ("team_a", "team_b"):
-            conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+            conn.execute(f"CREATE SCHEMA {schema}")
     urls = {s: f"{db_url}?options=-csearch_path%3D{s}" for s in ("team_a", "team_b")}
     for team, url in urls.items():
         with registry_core.connect(url) as reg:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -44,8 +45,11 @@ def _keys(items: list[ModelVersion]) -> list[tuple[str, str]]:
     return [(v.name, v.version) for v in items]
 
 
-def _all(search: Callable[..., Page[ModelVersion]], *args: str, **kw: object) -> list[ModelVersion]:
-    out: list[ModelVersion] = []
+T = TypeVar("T")
+
+
+def _all(search: Callable[..., Page[T]], *args: str | None, **kw: object) -> list[T]:
+    out: list[T] = []
     token = None
     while True:
         page = search(*args, page_token=token, **kw)
@@ -158,7 +162,7 @@ def test_pages_return_each_row_once_whatever_happens_between_them(
     filled.delete_version("b", 3)
     filled.save_model(0, "0-new", metrics={"acc": 0.55})
     filled.save_model(0, "z-new", metrics={"acc": 0.05})
-    token = first.next_page_token
+    token: str | None = first.next_page_token
     while token:
         page = filled.search_versions(
             None,
@@ -190,7 +194,7 @@ def test_pages_over_updated_at_move_what_changes(registry: ModelRegistry, direct
     ahead = "m05" if direction == "ASC" else "m02"  # changed before its page
     registry.update_model(done, description="changed")
     registry.update_model(ahead, description="changed")
-    token = first.next_page_token
+    token: str | None = first.next_page_token
     while token:
         page = registry.search_models(order_by=order, page_size=4, page_token=token)
         names += [m.name for m in page]
@@ -333,6 +337,6 @@ def test_records_are_immutable(filled: ModelRegistry) -> None:
         with pytest.raises(TypeError):
             mapping["x"] = 1  # type: ignore[index]
         with pytest.raises((TypeError, AttributeError)):
-            mapping.update({"x": 1})  # type: ignore[attr-defined]
+            mapping.update({"x": 1})  # type: ignore[union-attr]
     assert pickle.loads(pickle.dumps(v)) == v
     assert isinstance(m, Model) and dict(v.tags) == {"stage": "dev", "team": "Ml"}

@@ -650,12 +650,13 @@ def candidates(row: Row, c: Cmp) -> tuple[bool, list[Scalar]]:
     description, an absent tag or metric and no alias are absent; a tag present with a None
     value is present but has no value to compare."""
     if c.field == "tags":
+        assert c.key is not None
         if c.key not in row.tags:
             return False, []
         value = row.tags[c.key]
         return True, [] if value is None else [value]
     if c.field == "metrics":
-        assert isinstance(row, ModelVersion)
+        assert isinstance(row, ModelVersion) and c.key is not None
         if c.key not in row.metrics:
             return False, []
         return True, [row.metrics[c.key]]
@@ -696,14 +697,16 @@ def holds(op: str, value: Any, lits: tuple[Lit, ...]) -> bool:
     if op == "not in":
         return value not in wanted
     other: Any = wanted[0]
-    return {
-        "=": value == other,
-        "!=": value != other,
-        "<": value < other,
-        "<=": value <= other,
-        ">": value > other,
-        ">=": value >= other,
-    }[op]
+    return bool(
+        {
+            "=": value == other,
+            "!=": value != other,
+            "<": value < other,
+            "<=": value <= other,
+            ">": value > other,
+            ">=": value >= other,
+        }[op]
+    )
 
 
 def evaluate(node: FNode, row: Row) -> bool:

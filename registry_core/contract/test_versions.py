@@ -17,7 +17,7 @@ from registry_core import (
     ModelRegistry,
     NotFoundError,
 )
-from registry_core.contract.stores import Store
+from registry_core.contract.stores import Store, local_files
 from registry_core.migrator import load_migrations
 from registry_core.sqlbackend import SQLMetadataBackend
 from registry_core.testing.databases import PRODUCTS
@@ -49,7 +49,7 @@ def test_missing_versions_and_models(registry: ModelRegistry) -> None:
 def test_deleted_version_numbers_are_never_reused(registry: ModelRegistry) -> None:
     for i in range(3):
         registry.save_model(i, "m")
-    path = registry.artifacts.absolute(registry.get_version("m", 3).storage_path)
+    path = local_files(registry).absolute(registry.get_version("m", 3).storage_path)
     registry.delete_version("m", 3)
     assert not path.exists()
     with pytest.raises(NotFoundError):
@@ -118,7 +118,7 @@ def _create(backend: Any, **kwargs: Any) -> str:
 def test_a_failed_save_leaves_nothing(
     registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    staging = registry.artifacts.root / ".staging"
+    staging = local_files(registry).root / ".staging"
     with pytest.raises(InvalidInputError, match="pickled"):
         registry.save_model(lambda x: x, "m")
     assert registry.list_models() == []

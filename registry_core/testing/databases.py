@@ -155,11 +155,11 @@ def admin(engine: str, admin_url: str, sql: str) -> None:
         import psycopg
 
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)  # type: ignore[arg-type,unused-ignore]  # psycopg: LiteralString
         return
     import mysql.connector
 
-    conn = mysql.connector.connect(
+    my = mysql.connector.connect(
         host=parts.hostname,
         port=parts.port or 3306,
         user=parts.username,
@@ -168,11 +168,11 @@ def admin(engine: str, admin_url: str, sql: str) -> None:
         collation="utf8mb4_bin",
     )
     try:
-        cur = conn.cursor()
+        cur = my.cursor()
         cur.execute(sql)
         cur.close()
     finally:
-        conn.close()
+        my.close()
 
 
 def environ() -> Mapping[str, str]:

@@ -18,6 +18,7 @@ import pytest
 import dbsources
 from contractsupport import Pooler
 from registry_core.contract.fixtures import *  # noqa: F403 (the shared fixtures)
+from registry_core.contract.fixtures import pytest_generate_tests  # noqa: F401 (a hook)
 from registry_core.testing.databases import Choice, Unavailable
 from registry_core.testing.plugin import RegistryDatabases
 
