@@ -84,11 +84,20 @@ class RegistryDatabases:
     """The databases of one test session: the engines selected, their servers (started on
     first use), and a fresh database per test on any of them."""
 
-    def __init__(self, sources: list[Source]) -> None:
-        self.sources = sources
+    def __init__(self, sources: Callable[[], list[Source]]) -> None:
+        self._find_sources = sources
+        self._sources: list[Source] | None = None
         self.servers = Servers()
         self.extra: dict[str, Engine] = {}
         self._resolved: dict[str, str] = {}  # source id -> engine (a URL's mysql or mariadb)
+
+    @property
+    def sources(self) -> list[Source]:
+        """The engines selected (read on first use: a run that uses no registry fixture never
+        reads the options, nor REGISTRY_TEST_URL or REGISTRY_TEST_REQUIRE)."""
+        if self._sources is None:
+            self._sources = self._find_sources()
+        return self._sources
 
     @property
     def pooled(self) -> list[str]:
@@ -241,7 +250,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _sources(config: pytest.Config) -> list[Source]:
     url = config.getoption("--registry-url") or os.environ.get(URL_ENV, "").strip() or None
     if url:
-        scheme = url_scheme(url)
+        try:
+            scheme = url_scheme(url)
+        except registry_core.InvalidInputError as exc:
+            raise pytest.UsageError(f"--registry-url / ${URL_ENV}: {exc}") from None
         if canonical_scheme(scheme) in ("postgresql", "mysql"):
             return [Source(canonical_scheme(scheme), url)]
         if not any(p in url for p in PLACEHOLDERS):
@@ -258,7 +270,10 @@ def _sources(config: pytest.Config) -> list[Source]:
         raise pytest.UsageError(
             f"--registry-engine {', '.join(unknown)}: known engines are {', '.join(ENGINES)}"
         )
-    required_engines(environ())  # a typo in REGISTRY_TEST_REQUIRE: fail now, not per test
+    try:
+        required_engines(environ())  # a typo in REGISTRY_TEST_REQUIRE: fail now, not per test
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     return [Source(n) for n in dict.fromkeys(names)]
 
 
@@ -270,11 +285,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "registry_pooled: also run on the engines a project adds behind a connection pooler",
     ):
         config.addinivalue_line("markers", line)
-    try:
-        sources = _sources(config)
-    except ValueError as exc:  # REGISTRY_TEST_REQUIRE
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[_KEY] = RegistryDatabases(sources)
+    config.stash[_KEY] = RegistryDatabases(lambda: _sources(config))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
