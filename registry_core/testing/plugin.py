@@ -176,8 +176,8 @@ class RegistryDatabases:
         if engine in self.extra:
             self.extra[engine].drop(url)
             return
-        if url.startswith("sqlite:") or url_scheme(url) not in ("postgresql", "mysql"):
-            return
+        if canonical_scheme(url_scheme(url)) not in ("postgresql", "mysql"):
+            return  # a file or folder under the test's temporary folder, or a {name}
         source = self._url_source(engine)
         if source is not None and source.url is not None:
             if not any(p in source.url for p in PLACEHOLDERS):
