@@ -34,7 +34,7 @@ autodoc_typehints = "signature"
 autodoc_default_options = {"members": True, "show-inheritance": True, "undoc-members": True}
 autoclass_content = "class"
 # the modules whose __all__ must be documented, every name (docs/_ext/registry_docs.py)
-registry_api_modules = ["registry_core"]
+registry_api_modules = ["registry_core", "registry_core.testing"]
 
 # Examples run in a temporary folder of their own, one per page, with none of the
 # MODEL_REGISTRY_* variables of the environment that builds the docs (offline, on SQLite).

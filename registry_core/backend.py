@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Literal
 
+from registry_core import urls
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
     DatabaseStats,
@@ -29,6 +30,22 @@ from registry_core.records import (
 #: which way lineage() follows the edges
 Direction = Literal["ancestors", "descendants"]
 
+#: the features a backend may declare in `MetadataBackend.capabilities`, beyond the core every
+#: backend gives (models, versions, tags, statistics, migrate): the contract suite
+#: (`registry_core.contract`) skips, with the reason, the tests of any feature not declared
+CAPABILITIES = frozenset(
+    {
+        "aliases",  # set_alias / delete_alias / get_version(alias=...)
+        "lineage",  # parents on save, lineage()
+        "metrics",  # metrics on save, best_version()
+        "model-tags",  # set_model_tag / delete_model_tag, rename_model
+        "search",  # search_versions / search_models (SPEC section 7)
+        "copy",  # export_models / import_model / paths_in_use (copy_registry, backups)
+        "migrations",  # migration_status history, downgrade, repair, the migration files
+        "sql",  # query()/execute(): the seed's SQL, statement counts, schema inspection
+    }
+)
+
 
 class MetadataBackend(ABC):
     """Models, versions and tags in a database. Construct from a connection string.
@@ -44,6 +61,18 @@ class MetadataBackend(ABC):
 
     #: the name users see in `database_stats()` and error messages ("sqlite", ...)
     name: str = "abstract"
+    #: the optional features this backend implements, names from `CAPABILITIES`; the
+    #: contract suite skips the tests of the others (the built-in backends declare all)
+    capabilities: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse_url(cls, url: str) -> urls.DatabaseURL:
+        """A connection string of this backend's scheme, parsed (InvalidInputError, without
+        the password, if malformed). This default reads the built-in forms
+        (`scheme://user:pw@host:port/database?options`, SQLite's paths); a backend whose URLs
+        look otherwise overrides it: `connect()` and `open_backend()` hand it every URL of a
+        scheme it is registered for, before anything else reads the URL."""
+        return urls.parse_url(url)
 
     # -- lifecycle -------------------------------------------------------------------
     @abstractmethod

@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 
 from registry_core.backend import MetadataBackend
 from registry_core.errors import InvalidInputError
-from registry_core.urls import parse_url, resolve_url
+from registry_core.urls import DatabaseURL, canonical_scheme, resolve_url, url_scheme
 
 GROUP = "registry_core.backends"
 
@@ -23,6 +23,8 @@ _BUILTIN = {
 def backend_class(scheme: str) -> type[MetadataBackend]:
     """The class registered for `scheme`; InvalidInputError naming the known schemes if none."""
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if scheme not in found and scheme not in _BUILTIN:
+        scheme = canonical_scheme(scheme)  # postgres://, mariadb://
     if scheme in found:
         cls = found[scheme].load()
     elif scheme in _BUILTIN:
@@ -36,15 +38,23 @@ def backend_class(scheme: str) -> type[MetadataBackend]:
     return cls
 
 
+def parse_backend_url(url: str) -> DatabaseURL:
+    """`url` parsed by the backend that claims its scheme (`MetadataBackend.parse_url`), so
+    that a third-party backend owns the form of its URLs. InvalidInputError for a malformed
+    URL or an unknown scheme."""
+    return backend_class(url_scheme(url)).parse_url(url)
+
+
 def open_backend(url: str | None = None) -> MetadataBackend:
     """A connected backend for `url` (None: $MODEL_REGISTRY_URL, else ./registry.db).
 
     The schema is not touched; call `migrate()` or use `registry_core.connect`. The backend
     is picked by the URL's scheme among those registered under the entry-point group
-    `registry_core.backends`. Raises InvalidInputError (a malformed URL, an unknown scheme
-    or option), MissingDriverError (the driver's extra is not installed) and
-    BackendUnavailableError (the database cannot be reached).
+    `registry_core.backends`, and parses the rest of the URL itself. Raises
+    InvalidInputError (a malformed URL, an unknown scheme or option), MissingDriverError
+    (the driver's extra is not installed) and BackendUnavailableError (the database cannot
+    be reached).
     """
     raw = resolve_url(url)
-    cls = backend_class(parse_url(raw).scheme)
+    cls = backend_class(url_scheme(raw))
     return cls(raw)  # type: ignore[call-arg]

@@ -14,7 +14,7 @@ from typing import Any
 
 from registry_core import validate
 from registry_core.backend import Direction, MetadataBackend
-from registry_core.entrypoints import open_backend
+from registry_core.entrypoints import open_backend, parse_backend_url
 from registry_core.errors import OutcomeUnknownError, RegistryError, SchemaOutOfDateError
 from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
@@ -26,7 +26,6 @@ from registry_core.urls import (
     DatabaseURL,
     default_artifacts,
     earlier_defaults,
-    parse_url,
     resolve_url,
 )
 
@@ -64,7 +63,7 @@ def connect(
     MigrationError.
     """
     raw = resolve_url(url)
-    parsed = parse_url(raw)
+    parsed = parse_backend_url(raw)
     if artifacts is not None:  # a bad location fails before the database is opened
         open_store(artifacts, storage_options)
     backend = open_backend(raw)

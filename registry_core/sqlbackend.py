@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from registry_core import filters, lineage, search, sqlimport, sqltransfer, validate
 from registry_core import rows as rows_
-from registry_core.backend import Direction
+from registry_core.backend import CAPABILITIES, Direction
 from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import (
     AlreadyExistsError,
@@ -51,7 +51,7 @@ from registry_core.sql import (
     Queries,
 )
 from registry_core.transactions import RetryTransaction
-from registry_core.urls import DatabaseURL, parse_url
+from registry_core.urls import DatabaseURL
 
 log = logging.getLogger("registry_core")
 T = TypeVar("T")
@@ -73,8 +73,10 @@ TABLES = (
 class SQLMetadataBackend(Schema):
     """MetadataBackend for any database with a Dialect and a DB-API driver."""
 
+    capabilities = CAPABILITIES  # every optional feature: one implementation for all
+
     def __init__(self, url: str | DatabaseURL) -> None:
-        self.url = parse_url(url) if isinstance(url, str) else url
+        self.url = type(self).parse_url(url) if isinstance(url, str) else url
         self.statements = StatementCounter()
         self._closed = False
         self.dialect: Dialect = self._open()

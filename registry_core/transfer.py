@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from registry_core.backend import MetadataBackend
-from registry_core.entrypoints import open_backend
+from registry_core.entrypoints import open_backend, parse_backend_url
 from registry_core.errors import (
     AlreadyExistsError,
     ChecksumMismatchError,
@@ -46,7 +46,7 @@ from registry_core.records import ExportedModel, ExportedVersion, ImportResult
 from registry_core.registry import claim_store, registry_store
 from registry_core.stores import ArtifactStore, open_store
 from registry_core.stores.base import store_errors
-from registry_core.urls import ARTIFACTS_ENV, DatabaseURL, parse_url
+from registry_core.urls import ARTIFACTS_ENV, DatabaseURL
 
 log = logging.getLogger("registry_core")
 
@@ -176,7 +176,7 @@ def copy_registry(
     BackendUnavailableError.
     """
     started = time.monotonic()
-    source_parsed, target_parsed = parse_url(source_url), parse_url(target_url)
+    source_parsed, target_parsed = parse_backend_url(source_url), parse_backend_url(target_url)
     names = _names(models)
     if not (progress is None or isinstance(progress, bool) or callable(progress)):
         raise InvalidInputError(f"progress is None, True, False or a callable, not {progress!r}")

@@ -98,15 +98,28 @@ def resolve_url(url: str | None) -> str:
     return url
 
 
-def parse_url(url: str) -> DatabaseURL:
-    """Parse a connection string; raises InvalidInputError (without the password) if malformed."""
+def url_scheme(url: str) -> str:
+    """The scheme of a connection string, lower-cased, as written (`postgres`, `acme`...),
+    without parsing the rest (a registered backend parses its own URLs); InvalidInputError if
+    `url` is not a URL."""
     if not isinstance(url, str) or "://" not in url:
         raise InvalidInputError(
             "a connection string looks like sqlite:///registry.db, "
             "postgresql://user:pw@host:5432/db or mysql://user:pw@host:3306/db"
         )
-    scheme = url.split("://", 1)[0].lower()
-    scheme = _SCHEME_ALIASES.get(scheme, scheme)
+    return url.split("://", 1)[0].lower()
+
+
+def canonical_scheme(scheme: str) -> str:
+    """The built-in scheme another spelling means (`postgres` -> `postgresql`, `mariadb` ->
+    `mysql`); any other scheme unchanged."""
+    return _SCHEME_ALIASES.get(scheme, scheme)
+
+
+def parse_url(url: str) -> DatabaseURL:
+    """Parse a connection string of the built-in backends (sqlite, postgresql, mysql); raises
+    InvalidInputError (without the password) if malformed."""
+    scheme = canonical_scheme(url_scheme(url))
     if scheme == "sqlite":
         return _parse_sqlite(url)
     # Neither the URL nor urllib's message is echoed: a password with an unencoded '/', '#'

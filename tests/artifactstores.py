@@ -1,6 +1,6 @@
 """The artifact stores the contract suite runs on: moto's S3 server, Microsoft's Azurite blob
-emulator, and `Store`, through which a test reaches the files of its store behind the
-registry's back."""
+emulator (`Store`, through which a test reaches the files of its store behind the registry's
+back, ships with the contract suite: registry_core.contract.stores)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from registry_core.contract.stores import Store
+
+__all__ = ["AzuriteServer", "S3Server", "Store", "azurite_command", "free_port"]
 
 
 def free_port() -> int:
@@ -104,45 +106,3 @@ class AzuriteServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
-
-
-@dataclass
-class Store:
-    """The test's artifact store: what `connect` gets (`artifacts`, `storage_options`), and
-    the raw files behind the registry's back (by path relative to the store's root), the way
-    a test tampers with them. The same calls work on every kind of store."""
-
-    kind: str
-    artifacts: str
-    storage_options: dict[str, Any] | None
-    fs: Any
-    root: str
-
-    def _key(self, relative: str) -> str:
-        return f"{self.root}/{relative}"
-
-    def read(self, relative: str) -> bytes:
-        data: bytes = self.fs.cat_file(self._key(relative))
-        return data
-
-    def write(self, relative: str, data: bytes) -> None:
-        if self.kind == "local":
-            Path(self._key(relative)).parent.mkdir(parents=True, exist_ok=True)
-        self.fs.pipe_file(self._key(relative), data)
-
-    def remove(self, relative: str) -> None:
-        self.fs.rm_file(self._key(relative))
-
-    def exists(self, relative: str) -> bool:
-        return bool(self.fs.isfile(self._key(relative)))
-
-    def files(self) -> set[str]:
-        """Every file under models/ and .staging/, relative to the root."""
-        found: set[str] = set()
-        for top in ("models", ".staging"):
-            try:
-                listing = self.fs.find(self._key(top))
-            except FileNotFoundError:
-                continue
-            found |= {str(p)[len(self.root) + 1 :] for p in listing}
-        return found

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from registry_core.backend import MetadataBackend
-from registry_core.entrypoints import open_backend
+from registry_core.entrypoints import open_backend, parse_backend_url
 from registry_core.errors import MigrationError, NotFoundError, RegistryError, SchemaOutOfDateError
 from registry_core.registry import ModelRegistry, connect
-from registry_core.urls import ARTIFACTS_ENV, URL_ENV, DatabaseURL, parse_url, resolve_url
+from registry_core.urls import ARTIFACTS_ENV, URL_ENV, DatabaseURL, resolve_url
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING, EXIT_DIRTY, EXIT_CHANGED = 0, 1, 2, 3, 4, 5
 EXIT_PROBLEMS = 6  # fsck found missing or changed files, or debris it did not remove
@@ -111,7 +111,7 @@ class Context:
 
     def parse(self, url: str) -> DatabaseURL:
         """`url` parsed, its secrets remembered."""
-        parsed = parse_url(url)
+        parsed = parse_backend_url(url)
         self.secrets += parsed.secrets()
         return parsed
 

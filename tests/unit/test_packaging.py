@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ with registry_core.connect() as reg:                     # ./registry.db, the em
     assert reg.load_model("smoke") == {"w": 1}
     assert (here / "registry.db").exists() and (here / "registry-artifacts").is_dir()
     print("ok", v.version, reg.database_stats().schema_version)
+import registry_core.testing  # import-light: this environment has no pytest
+assert "pytest" not in sys.modules
 try:
     registry_core.open_backend("postgresql://u@127.0.0.1/db")
 except registry_core.MissingDriverError as exc:
@@ -48,6 +51,16 @@ def test_wheel_installs_and_imports_outside_the_repo(tmp_path: Path) -> None:
     build = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)]
     _run([*build, "."], cwd=ROOT)
     (wheel,) = dist.glob("registry_core-*.whl")
+    with zipfile.ZipFile(wheel) as whl:
+        names = set(whl.namelist())
+        (entry_points,) = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert (
+            "[pytest11]\nregistry_core = registry_core.testing.plugin"
+            in whl.read(entry_points).decode()
+        )
+    # the contract suite and the plugin ship (tox installs this wheel and runs them from it)
+    for shipped in ("contract/conftest.py", "contract/test_versions.py", "testing/plugin.py"):
+        assert f"registry_core/{shipped}" in names, shipped
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = str(env_dir / "bin" / "python")

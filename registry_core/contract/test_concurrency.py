@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import dbsources
 import registry_core
 from registry_core import ModelRegistry
 
@@ -23,7 +22,7 @@ def _save_many(url: str, artifacts: str, name: str, start_at: float) -> list[str
         return [reg.save_model(i, name, tags={"i": str(i)}).version for i in range(SAVES)]
 
 
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 @pytest.mark.slow
 @pytest.mark.parametrize("model_exists", [False, True], ids=["new-model", "existing-model"])
 def test_concurrent_savers_get_distinct_consecutive_versions(

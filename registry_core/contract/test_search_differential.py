@@ -153,6 +153,7 @@ class Written:
     metrics: dict[str, float]
 
 
+@pytest.mark.registry_capabilities("aliases")
 @dataclass
 class Plan:
     """What the builder wrote, per version and per model."""
@@ -649,12 +650,13 @@ def candidates(row: Row, c: Cmp) -> tuple[bool, list[Scalar]]:
     description, an absent tag or metric and no alias are absent; a tag present with a None
     value is present but has no value to compare."""
     if c.field == "tags":
+        assert c.key is not None
         if c.key not in row.tags:
             return False, []
         value = row.tags[c.key]
         return True, [] if value is None else [value]
     if c.field == "metrics":
-        assert isinstance(row, ModelVersion)
+        assert isinstance(row, ModelVersion) and c.key is not None
         if c.key not in row.metrics:
             return False, []
         return True, [row.metrics[c.key]]
@@ -695,14 +697,16 @@ def holds(op: str, value: Any, lits: tuple[Lit, ...]) -> bool:
     if op == "not in":
         return value not in wanted
     other: Any = wanted[0]
-    return {
-        "=": value == other,
-        "!=": value != other,
-        "<": value < other,
-        "<=": value <= other,
-        ">": value > other,
-        ">=": value >= other,
-    }[op]
+    return bool(
+        {
+            "=": value == other,
+            "!=": value != other,
+            "<": value < other,
+            "<=": value <= other,
+            ">": value > other,
+            ">=": value >= other,
+        }[op]
+    )
 
 
 def evaluate(node: FNode, row: Row) -> bool:
@@ -817,6 +821,7 @@ def check_search(
         )
 
 
+@pytest.mark.registry_capabilities("aliases", "search")
 def test_search_versions_matches_the_evaluator(world: World) -> None:
     @SETTINGS
     @given(
@@ -830,6 +835,7 @@ def test_search_versions_matches_the_evaluator(world: World) -> None:
     check()
 
 
+@pytest.mark.registry_capabilities("aliases", "search")
 def test_search_models_matches_the_evaluator(world: World) -> None:
     @SETTINGS
     @given(case=filters(world, "models"), order=st.sampled_from(MODEL_ORDERS), size=PAGE_SIZES)
@@ -944,6 +950,7 @@ def snapshot(reg: ModelRegistry) -> Snapshot:
     return models, versions, reg.stats()
 
 
+@pytest.mark.registry_capabilities("aliases", "search")
 def test_fuzzed_filters_give_a_page_or_invalid_input(world: World) -> None:
     reg = world.registry
     before = snapshot(reg)

@@ -16,10 +16,12 @@ import pytest
 import registry_core
 from registry_core import InvalidInputError, ModelRegistry
 from registry_core.cli import EXIT_OK, run
+from registry_core.entrypoints import parse_backend_url
 from registry_core.registry import artifact_store_for
 from registry_core.stores import MARKER
 from registry_core.stores.owners import owners
-from registry_core.urls import ARTIFACTS_ENV, parse_url
+from registry_core.testing.databases import ENGINES
+from registry_core.urls import ARTIFACTS_ENV
 
 
 @pytest.fixture
@@ -40,11 +42,10 @@ def _fsck_repair(url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, obje
     return data
 
 
+@pytest.mark.registry_engines("sqlite")  # a server database's default store is named by it
 def test_two_sqlite_files_in_one_folder_keep_their_files_apart(
     engine: str, cwd: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if engine != "sqlite":
-        pytest.skip("SQLite files only: a server database's default store is named by it")
     with registry_core.connect("sqlite:///dev.db") as dev:
         dev.save_model("dev", "m")
     with registry_core.connect("sqlite:///prod.db") as prod:
@@ -56,16 +57,16 @@ def test_two_sqlite_files_in_one_folder_keep_their_files_apart(
     assert (cwd / "dev-artifacts").is_dir() and (cwd / "prod-artifacts").is_dir()
 
 
+@pytest.mark.registry_capabilities("sql")
+@pytest.mark.registry_engines("postgresql")  # schemas: several registries in one database
 def test_two_schemas_of_one_postgresql_database_keep_their_files_apart(
     engine: str, db_url: str, cwd: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if engine != "postgresql":
-        pytest.skip("PostgreSQL schemas: several registries in one database")
     import psycopg
 
     with psycopg.connect(db_url, autocommit=True) as conn:
         for schema in ("team_a", "team_b"):
-            conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+            conn.execute(f"CREATE SCHEMA {schema}")
     urls = {s: f"{db_url}?options=-csearch_path%3D{s}" for s in ("team_a", "team_b")}
     for team, url in urls.items():
         with registry_core.connect(url) as reg:
@@ -86,7 +87,7 @@ def test_a_store_of_another_registry_is_refused_unless_shared(
     with registry_core.connect(first) as a:
         a.save_model("a", "m")
         a_id = a.database_stats().registry_id
-    assert owners(artifact_store_for(parse_url(first), None)) == (a_id,)
+    assert owners(artifact_store_for(parse_backend_url(first), None)) == (a_id,)
     with pytest.raises(InvalidInputError, match="keeps the files of another registry"):
         registry_core.connect(second)
     with registry_core.connect(second, shared_artifacts=True) as b:
@@ -95,7 +96,7 @@ def test_a_store_of_another_registry_is_refused_unless_shared(
         gone = b.save_model("gone", "n")
         b.delete_version("n", gone.version)  # in a shared store a delete keeps the file
     assert (shared / gone.storage_path).is_file()
-    assert set(owners(artifact_store_for(parse_url(first), None))) == {a_id, b_id}
+    assert set(owners(artifact_store_for(parse_backend_url(first), None))) == {a_id, b_id}
     with registry_core.connect(first) as a:  # a is told the store is shared now
         report = a.verify(repair=True, grace=0)
         assert report.shared and report.others == 2 and not report.orphans
@@ -126,7 +127,7 @@ def test_a_registry_and_store_made_before_0_2_upgrade_in_place(
 ) -> None:
     backend = registry_core.open_backend(db_url)
     backend.migrate(target="005")  # the schema of 0.1
-    legacy = artifact_store_for(parse_url(db_url), None)  # where 0.1 put the files
+    legacy = artifact_store_for(parse_backend_url(db_url), None)  # where 0.1 put the files
     old = ModelRegistry(backend, legacy)
     saved = old.save_model("before", "m")
     old.close()
@@ -146,6 +147,7 @@ def test_a_registry_and_store_made_before_0_2_upgrade_in_place(
         assert reg.load_model("m", saved.version) == "before"
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_a_marker_that_is_not_ours_is_an_error_naming_it(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
@@ -157,6 +159,7 @@ def test_a_marker_that_is_not_ours_is_an_error_naming_it(
     assert registry.list_models() == []
 
 
+@pytest.mark.registry_engines(*ENGINES)  # the built-in default stores
 def test_a_new_registry_id_is_a_uuid_and_names_its_default_server_folder(
     engine: str, db_url: str, cwd: Path
 ) -> None:
@@ -165,7 +168,7 @@ def test_a_new_registry_id_is_a_uuid_and_names_its_default_server_folder(
         assert rid is not None and uuid.UUID(rid)
         location = Path(reg.artifacts.location)
     if engine == "sqlite":
-        assert location.name == Path(parse_url(db_url).database).stem + "-artifacts"
+        assert location.name == Path(parse_backend_url(db_url).database).stem + "-artifacts"
     else:
         assert location.parent == cwd / "artifacts" and location.name.endswith(rid[:8])
     assert os.path.isabs(location)

@@ -73,6 +73,7 @@ def _backend(reg: ModelRegistry) -> SQLMetadataBackend:
     return reg.backend
 
 
+@pytest.mark.registry_capabilities("sql")
 def test_seed_latest_query_matches_latest_versions(filled: ModelRegistry) -> None:
     rows = _backend(filled).query(SEED_LATEST)
     api = filled.latest_versions()
@@ -83,6 +84,7 @@ def test_seed_latest_query_matches_latest_versions(filled: ModelRegistry) -> Non
     assert str(rows[2][1]) == "11"
 
 
+@pytest.mark.registry_capabilities("sql")
 def test_seed_stats_query_matches_stats(filled: ModelRegistry) -> None:
     ((models, versions, total, avg),) = _backend(filled).query(SEED_STATS)
     s = filled.stats()
@@ -95,6 +97,7 @@ def test_seed_stats_query_matches_stats(filled: ModelRegistry) -> None:
     assert (s.total_models, s.total_versions) == (3, 13)
 
 
+@pytest.mark.registry_capabilities("sql")
 def test_seed_find_by_tag_query_matches_find_by_tag(filled: ModelRegistry) -> None:
     backend = _backend(filled)
     sql = SEED_FIND_BY_TAG.format(version_number=backend.dialect.int_cast("mv.version"))

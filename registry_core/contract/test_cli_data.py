@@ -28,6 +28,7 @@ from registry_core.cli import (
     run,
 )
 from registry_core.migrator import load_migrations
+from registry_core.testing.databases import ENGINES
 from registry_core.urls import ARTIFACTS_ENV
 
 VERSIONS = [m.version for m in load_migrations()]
@@ -102,6 +103,7 @@ def filled(registry: ModelRegistry) -> ModelRegistry:
     return r
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_ls_models(filled: ModelRegistry, cli: Cli) -> None:
     code, out, _ = cli("ls")
     lines = out.splitlines()
@@ -123,6 +125,7 @@ def test_ls_models(filled: ModelRegistry, cli: Cli) -> None:
     assert churn["description"] == "predicts churn" and "updated_at" in churn
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_ls_versions(filled: ModelRegistry, cli: Cli) -> None:
     code, out, _ = cli("ls", "churn")
     lines = out.splitlines()
@@ -148,6 +151,7 @@ def test_ls_versions(filled: ModelRegistry, cli: Cli) -> None:
     assert "team" in _error(cli("ls", "team", "--json"), EXIT_NOT_FOUND, "NotFoundError")
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_show_version_alias_latest(filled: ModelRegistry, cli: Cli, tmp_path: Path) -> None:
     def shown(ref: str) -> tuple[str, str]:
         data = _json(cli("show", ref, "--json"))
@@ -177,6 +181,7 @@ def test_show_version_alias_latest(filled: ModelRegistry, cli: Cli, tmp_path: Pa
         assert words in _error(cli("show", ref, "--json"), EXIT_NOT_FOUND, "NotFoundError")
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_show_names_with_at(filled: ModelRegistry, cli: Cli) -> None:
     def shown(ref: str) -> tuple[str, str]:
         data = _json(cli("show", ref, "--json"))
@@ -201,6 +206,7 @@ def test_ref_rule_in_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert info.value.code == EXIT_OK and "split at the last '@'" in capsys.readouterr().out
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_search_one_page_and_all(filled: ModelRegistry, cli: Cli) -> None:
     churn = "name = 'churn'"
     first = _json(cli("search", churn, "--page-size", "2", "--json"))
@@ -250,6 +256,7 @@ def test_search_one_page_and_all(filled: ModelRegistry, cli: Cli) -> None:
     _error(other, EXIT_FAILED, "InvalidInputError")
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_tag_and_untag(filled: ModelRegistry, cli: Cli) -> None:
     r = filled
     data = _json(cli("tag", "churn@1", "stage", "dev", "--json"))
@@ -285,6 +292,7 @@ def test_tag_and_untag(filled: ModelRegistry, cli: Cli) -> None:
     assert r.get_model("build@2").tags == {"k": "v"}
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_alias(filled: ModelRegistry, cli: Cli) -> None:
     r = filled
     data = _json(cli("alias", "churn", "best", "1", "--json"))
@@ -305,6 +313,7 @@ def test_alias(filled: ModelRegistry, cli: Cli) -> None:
     assert r.get_version("churn", alias="champion").version == "2"
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_rm_asks_for_yes(filled: ModelRegistry, cli: Cli, tmp_path: Path) -> None:
     r = filled
     files = {v.version: tmp_path / "artifacts" / v.storage_path for v in r.list_versions("churn")}
@@ -340,6 +349,7 @@ def test_rm_asks_for_yes(filled: ModelRegistry, cli: Cli, tmp_path: Path) -> Non
     assert _json(cli("ls", "--json"))["models"][-1]["name"] == "fraud"
 
 
+@pytest.mark.registry_capabilities("migrations")
 def test_errors_in_json(db_url: str, cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     # an empty database, then one with pending migrations: the data commands never migrate
     registry_core.open_backend(db_url).close()
@@ -365,6 +375,7 @@ def test_errors_in_json(db_url: str, cli: Cli, capsys: pytest.CaptureFixture[str
     _error(cli("downgrade", "000", "--json"), EXIT_USAGE, "UsageError")
 
 
+@pytest.mark.registry_capabilities("migrations")
 def test_migration_targets_that_do_not_exist(db_url: str, cli: Cli) -> None:
     for args in (("migrate", "--to", "999"), ("migrate", "--to", "000"), ("sql", "--to", "42")):
         message = _error(cli(*args, "--json"), EXIT_USAGE, "UsageError")
@@ -406,6 +417,7 @@ def _pipe_closed_early(db_url: str, cwd: Path, args: list[str], read_line: bool)
     assert not password or password not in err
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_closed_output_pipe(filled: ModelRegistry, db_url: str, tmp_path: Path) -> None:
     # more than a pipe holds (64 KiB), so the command is still writing when the reader leaves
     filled.save_model([0], "big", tags={f"k{i:04}": "v" * 200 for i in range(1000)})
@@ -448,6 +460,7 @@ def test_a_missing_sqlite_file_is_not_created(
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+@pytest.mark.registry_capabilities("migrations")
 def test_status_and_sql_on_a_missing_sqlite_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -483,6 +496,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # -- issue 16, point 9: the command line's rough edges ----------------------------------------
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
 def test_search_all_streams_page_by_page_and_ends_its_json_on_a_failure(
     filled: ModelRegistry, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -512,12 +526,14 @@ def test_search_all_streams_page_by_page_and_ends_its_json_on_a_failure(
     assert len({line.index(" " + line.split()[2]) for line in lines[1:]}) == 1
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_page_size_out_of_range_is_bad_usage(filled: ModelRegistry, cli: Cli) -> None:
     for size in ("0", "1001", "-3"):
         code, _, err = cli("search", "--page-size", size)
         assert code == EXIT_USAGE and "--page-size" in err  # once: exit 1
 
 
+@pytest.mark.registry_engines(*ENGINES)  # how each built-in engine makes an empty database
 def test_commands_on_a_database_without_the_schema_say_migrations_are_pending(
     db_url: str, engine: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -536,6 +552,7 @@ def test_search_help_offers_each_target_its_own_fields(capsys: pytest.CaptureFix
     assert "models (--models): name, created_at or updated_at" in text
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_show_says_when_the_file_is_missing(filled: ModelRegistry, cli: Cli) -> None:
     mv = filled.get_version("churn", 2)
     Path(filled.artifacts.describe(mv.storage_path)).unlink()

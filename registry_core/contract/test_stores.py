@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 import registry_core
-from artifactstores import Store
 from registry_core import (
     ArtifactMissingError,
     BackendUnavailableError,
@@ -26,6 +25,7 @@ from registry_core import (
     OutcomeUnknownError,
 )
 from registry_core.cli import EXIT_OK, EXIT_PROBLEMS, run
+from registry_core.contract.stores import Store
 
 pytestmark = pytest.mark.stores
 
@@ -108,6 +108,7 @@ class _Unpicklable:
         raise TypeError("not today")
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_a_failed_save_leaves_no_object(
     registry: ModelRegistry, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

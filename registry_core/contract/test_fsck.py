@@ -22,8 +22,10 @@ from registry_core import (
     NotFoundError,
 )
 from registry_core.cli import EXIT_OK, EXIT_PROBLEMS, run
+from registry_core.contract.stores import local_files
 from registry_core.fsck import DEFAULT_GRACE, FileProblem
 from registry_core.stores import MODELS, STAGING
+from registry_core.testing.databases import SERVERS
 
 OLD = 2 * 3600.0  # seconds: beyond the default grace period of one hour
 assert OLD > DEFAULT_GRACE
@@ -83,7 +85,7 @@ class CLI:
 
 @pytest.fixture
 def cli(registry: ModelRegistry, db_url: str, capsys: pytest.CaptureFixture[str]) -> CLI:
-    return CLI(capsys, db_url, registry.artifacts.root)
+    return CLI(capsys, db_url, local_files(registry).root)
 
 
 def _save_some(registry: ModelRegistry, tmp_path: Path) -> list[ModelVersion]:
@@ -97,9 +99,10 @@ def _save_some(registry: ModelRegistry, tmp_path: Path) -> list[ModelVersion]:
 
 
 def _path(registry: ModelRegistry, v: ModelVersion) -> Path:
-    return registry.artifacts.absolute(v.storage_path)
+    return local_files(registry).absolute(v.storage_path)
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics")
 def test_clean_registry(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     empty = registry.verify()
     assert empty.ok and (empty.versions, empty.files, empty.bytes, empty.young) == (0, 0, 0, 0)
@@ -123,10 +126,11 @@ def test_clean_registry(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> No
     assert code == EXIT_OK and data["removed"] == []
     code, out = cli("--quick")
     assert code == EXIT_OK and "sizes only" in out and out.strip().endswith("ok")
-    assert _files(registry.artifacts.root) == {v.storage_path for v in versions}
+    assert _files(local_files(registry).root) == {v.storage_path for v in versions}
     cli.assert_no_password()
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics")
 def test_missing_file(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     versions = _save_some(registry, tmp_path)
     gone = versions[1]
@@ -160,12 +164,13 @@ def test_missing_file(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None
     code, out = cli()
     assert code == EXIT_PROBLEMS and f"MISSING   'alpha' version 2: {gone.storage_path}" in out
     assert "problems found" in out
-    assert _files(registry.artifacts.root) == {v.storage_path for v in versions} - {
+    assert _files(local_files(registry).root) == {v.storage_path for v in versions} - {
         gone.storage_path
     }
     cli.assert_no_password()
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics")
 def test_changed_file(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     versions = _save_some(registry, tmp_path)
     target = versions[2]
@@ -224,7 +229,7 @@ class Scene:
 
 
 def _scene(registry: ModelRegistry, tmp_path: Path) -> Scene:
-    root = registry.artifacts.root
+    root = local_files(registry).root
     versions = _save_some(registry, tmp_path)
     for v in versions:  # old files a version points to: never debris, however old
         _age(_path(registry, v), OLD * 10)
@@ -276,11 +281,12 @@ def _assert_versions_load(registry: ModelRegistry, s: Scene, *, fixed: bool = Fa
             registry.load_model(v.name, v.version)
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_orphans_and_staging_respect_the_grace_period(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
     s = _scene(registry, tmp_path)
-    root = registry.artifacts.root
+    root = local_files(registry).root
     before = _files(root)
 
     report = registry.verify()
@@ -302,9 +308,10 @@ def test_orphans_and_staging_respect_the_grace_period(
     assert _files(root) == before  # reporting removes nothing
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_verify_repair(registry: ModelRegistry, tmp_path: Path) -> None:
     s = _scene(registry, tmp_path)
-    root = registry.artifacts.root
+    root = local_files(registry).root
 
     report = registry.verify(repair=True)
     assert sorted(report.removed) == sorted(s.old_orphans | s.old_staging)
@@ -328,9 +335,10 @@ def test_verify_repair(registry: ModelRegistry, tmp_path: Path) -> None:
     _assert_versions_load(registry, s)
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_cli_repair(registry: ModelRegistry, tmp_path: Path, cli: CLI) -> None:
     s = _scene(registry, tmp_path)
-    root = registry.artifacts.root
+    root = local_files(registry).root
 
     code, data = cli.json()  # report only
     assert code == EXIT_PROBLEMS
@@ -381,7 +389,7 @@ def test_cli_never_shows_the_password(
     assert cli()[0] == EXIT_OK
     assert cli.json("--quick")[0] == EXIT_OK
     cli.assert_no_password()
-    if engine == "sqlite":
+    if engine not in SERVERS:  # below: a server's URL
         return
     # an error path, with the test's password or (trust-auth servers) one made up: a database
     # that does not exist

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import dbsources
 import registry_core
 from registry_core import (
     BackendUnavailableError,
@@ -15,6 +14,7 @@ from registry_core import (
     RegistryError,
     SchemaOutOfDateError,
 )
+from registry_core.testing.databases import SERVERS
 
 SECRET = "s3cr3t-Pa55"
 
@@ -51,7 +51,7 @@ def test_closed_registry_refuses_work(registry: ModelRegistry) -> None:
 
 
 # Server engines only: SQLite has no password and no server to be unreachable.
-@pytest.mark.parametrize("engine", dbsources.SERVERS)
+@pytest.mark.registry_engines(*SERVERS)
 def test_wrong_password_error_never_shows_it(engine: str, db_url: str) -> None:
     parts = urlsplit(db_url)
     user = parts.username or "nobody"
@@ -66,7 +66,7 @@ def test_wrong_password_error_never_shows_it(engine: str, db_url: str) -> None:
     assert "***" in str(err)
 
 
-@pytest.mark.parametrize("engine", dbsources.SERVERS)
+@pytest.mark.registry_engines(*SERVERS)
 def test_unreachable_server_is_backend_unavailable(engine: str) -> None:
     scheme = engine  # mariadb:// is the mysql backend's scheme too
     url = f"{scheme}://u:{SECRET}@127.0.0.1:9/db?" + (
@@ -77,6 +77,7 @@ def test_unreachable_server_is_backend_unavailable(engine: str) -> None:
     assert SECRET not in str(info.value)
 
 
+@pytest.mark.registry_capabilities("sql")
 def test_percent_signs_and_placeholders_in_literals(registry: ModelRegistry) -> None:
     q = registry.backend.query  # type: ignore[attr-defined]
     assert q("SELECT '50%', :x", {"x": 7}) == [("50%", 7)]

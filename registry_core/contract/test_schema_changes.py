@@ -33,6 +33,7 @@ def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[BaseE
     return t, errors
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_reading_the_migration_status_does_not_wait_for_a_writer(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -61,6 +62,7 @@ def test_reading_the_migration_status_does_not_wait_for_a_writer(
     assert errors == []
 
 
+@pytest.mark.registry_capabilities("metrics", "migrations")
 def test_a_call_while_the_schema_is_gone_is_schema_out_of_date_then_carries_on(
     registry: ModelRegistry, db_url: str
 ) -> None:
@@ -83,6 +85,7 @@ def _downgrade_and_upgrade(db_url: str) -> None:
         admin.migrate()
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics", "migrations", "search")
 @pytest.mark.parametrize(
     "first_call",
     ["list_models", "save_model", "latest_versions", "stats", "search_versions"],

@@ -7,10 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,9 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import dbsources
 import registry_core
-from artifactstores import Store
 from registry_core import (
     AlreadyExistsError,
     ChecksumMismatchError,
@@ -30,8 +24,9 @@ from registry_core import (
     NotFoundError,
 )
 from registry_core.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, run
+from registry_core.contract.stores import Store, local_files
+from registry_core.entrypoints import parse_backend_url
 from registry_core.sqlbackend import SQLMetadataBackend
-from registry_core.urls import parse_url
 
 UNICODE = "modèle-ü 🚀 "  # accents, an emoji and a trailing space
 
@@ -98,7 +93,8 @@ def _snapshot(reg: ModelRegistry) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_capabilities("aliases", "copy", "lineage", "metrics", "model-tags")
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 def test_a_copy_is_lossless_on_every_pair_of_engines(
     db_url: str, target_db_url: str, tmp_path: Path
 ) -> None:
@@ -155,6 +151,7 @@ def sqlite_source(tmp_path: Path) -> tuple[str, Path]:
     return f"sqlite:///{tmp_path / 'source.db'}", tmp_path / "source-artifacts"
 
 
+@pytest.mark.registry_capabilities("aliases", "copy", "sql")
 def test_a_conflicting_target_version_writes_nothing_of_that_model(
     db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -210,6 +207,7 @@ def test_a_conflicting_target_version_writes_nothing_of_that_model(
         assert target.load_model("b") == "mine"
 
 
+@pytest.mark.registry_capabilities("copy", "lineage")
 def test_a_selection_of_models_and_lineage_to_the_rest(db_url: str, tmp_path: Path) -> None:
     src_art, dst_art = tmp_path / "src-artifacts", tmp_path / "dst-artifacts"
     dst = f"sqlite:///{tmp_path / 'target.db'}"
@@ -247,6 +245,7 @@ def test_a_selection_of_models_and_lineage_to_the_rest(db_url: str, tmp_path: Pa
             assert target.list_versions("b") == source.list_versions("b")
 
 
+@pytest.mark.registry_capabilities("copy")
 def test_a_corrupt_source_file_commits_nothing_of_its_model(
     db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -257,7 +256,7 @@ def test_a_corrupt_source_file_commits_nothing_of_its_model(
         first = source.save_model(list(range(100)), "m")
         bad = source.save_model(list(range(200)), "m")
         source.save_model("after", "z")
-        path = source.artifacts.absolute(bad.storage_path)
+        path = local_files(source).absolute(bad.storage_path)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, other bytes
     path.write_bytes(bytes(data))
@@ -270,7 +269,7 @@ def test_a_corrupt_source_file_commits_nothing_of_its_model(
         assert [m.name for m in target.list_models()] == ["a"]
         # the bad file never lands; m's first file (copied before it) stays as an orphan
         # (another copy may have committed a version pointing to it), which a repair removes
-        assert not target.artifacts.absolute(bad.storage_path).exists()
+        assert not local_files(target).absolute(bad.storage_path).exists()
         found = target.verify(grace=0)
         assert not (found.missing or found.mismatched)
         assert [f.path for f in found.orphans] == [first.storage_path]
@@ -284,6 +283,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
+@pytest.mark.registry_capabilities("copy")
 def test_the_copy_command(
     db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -304,7 +304,7 @@ def test_the_copy_command(
     data = json.loads(out)
     assert code == EXIT_OK
     assert data["models_present"] == 1 and data["versions_copied"] == 0
-    assert data["target"] == parse_url(db_url).masked()
+    assert data["target"] == parse_backend_url(db_url).masked()
     password = urlsplit(db_url).password
     if password:  # the servers of containers have one
         assert password not in out + err and "***" in data["target"]
@@ -324,106 +324,8 @@ def test_the_copy_command(
     assert code == EXIT_FAILED and "model 'a' exists here" in err and "1 refused" in out
 
 
-# -- a copy killed at random moments --------------------------------------------------------
-KILL_ROUNDS = 6 * max(1, int(os.environ.get("REGISTRY_TEST_FAULT_SCALE", "1")))
-
-
-def _copy_command(src: str, dst: str, src_art: Path, dst_art: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "registry_core",
-        "copy",
-        src,
-        dst,
-        "--source-artifacts",
-        str(src_art),
-        "--target-artifacts",
-        str(dst_art),
-        "--no-progress",
-    ]
-
-
-def _files(folder: Path) -> int:
-    return sum(len(files) for _, _, files in os.walk(folder))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb"])
-def test_a_copy_killed_at_random_moments_finishes_when_run_again(
-    db_url: str, sqlite_source: tuple[str, Path], tmp_path: Path
-) -> None:
-    """SIGKILL `registry-core copy` (SQLite -> the engine) at random moments: half the rounds
-    at a random time, half right after it placed a random number of files (so often between
-    a model's files and its COMMIT). After each kill no committed version lacks its file; the
-    copy run again completes, and the result equals the source."""
-    src, src_art = sqlite_source
-    dst_art = tmp_path / "dst-artifacts"
-    with registry_core.connect(src, artifacts=src_art) as source:
-        _build(source, tmp_path / "files")
-        for i in range(40):
-            source.save_model(i, f"m{i:02d}", tags={"i": str(i)}, metrics={"i": i})
-            source.save_model(i, f"m{i:02d}", parents=[("alpha", "3")] if i % 3 else [])
-            source.set_alias(f"m{i:02d}", "champion", 1 + i % 2)
-        source.save_model("last", "alpha", parents=[("m39", "2")])  # a forward edge
-        before = _snapshot(source)
-    # how long a whole copy takes as a subprocess (into a scratch SQLite file)
-    started = time.monotonic()
-    scratch = f"sqlite:///{tmp_path / 'scratch.db'}"
-    # (outside the checkout: `python -m registry_core` there would import the source tree,
-    # whose backends/ is not registry_core.backends until installed)
-    done = subprocess.run(
-        _copy_command(src, scratch, src_art, tmp_path / "scratch-art"),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    whole = time.monotonic() - started
-    rng = random.Random(os.environ.get("REGISTRY_TEST_SEED", "copy-kills"))
-    cut_short = 0
-    for round_ in range(KILL_ROUNDS):
-        start_files = _files(dst_art)
-        child = subprocess.Popen(
-            _copy_command(src, db_url, src_art, dst_art),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=tmp_path,
-        )
-        if round_ % 2:
-            time.sleep(rng.uniform(0.05, whole * 1.2))
-        else:  # after 1..5 more files are in place, or when it ends
-            wanted = start_files + rng.randint(1, 5)
-            deadline = time.monotonic() + 60
-            while child.poll() is None and _files(dst_art) < wanted:
-                assert time.monotonic() < deadline
-                time.sleep(0.002)
-        child.send_signal(signal.SIGKILL)
-        cut_short += child.wait() == -signal.SIGKILL
-        with registry_core.connect(db_url, artifacts=dst_art) as target:
-            found = target.verify()
-            assert not found.missing and not found.mismatched, found.as_dict()
-    # (a round that waits for more files than are left to copy lets the copy finish)
-    assert cut_short >= 1
-
-    report = registry_core.copy_registry(
-        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
-    )
-    assert report.models_copied + report.models_updated + report.models_present == 44
-    with registry_core.connect(db_url, artifacts=dst_art) as target:
-        after = _snapshot(target)
-        for key, value in before.items():
-            assert after[key] == value, key
-        # what killed copies left behind is no version's file: orphans only, repairable
-        assert not target.verify(grace=0, repair=True).missing
-        assert target.verify(grace=0).ok
-    again = registry_core.copy_registry(
-        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
-    )
-    assert (again.models_present, again.versions_copied, again.files_copied) == (44, 0, 0)
-
-
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_capabilities("aliases", "copy", "lineage", "metrics")
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 def test_a_copy_taken_while_others_save_holds_each_version_whole(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -489,6 +391,7 @@ def test_a_copy_taken_while_others_save_holds_each_version_whole(
         assert int(target.save_model("x", "busy").version) == int(copied[-1].version) + 1
 
 
+@pytest.mark.registry_capabilities("aliases", "copy", "lineage", "metrics", "migrations")
 def test_a_source_at_an_older_schema_is_read_as_it_is(db_url: str, tmp_path: Path) -> None:
     """The source is never migrated: at schema 003 (no aliases, no model tags) it is copied
     with what it has, and stays at 003."""
@@ -511,6 +414,7 @@ def test_a_source_at_an_older_schema_is_read_as_it_is(db_url: str, tmp_path: Pat
         assert [(v.name, v.version) for v in target.lineage("b", 1)] == [("a", "1")]
 
 
+@pytest.mark.registry_capabilities("aliases", "copy", "lineage", "metrics", "model-tags")
 @pytest.mark.stores
 def test_a_copy_moves_files_between_kinds_of_store(
     registry: ModelRegistry, db_url: str, store: Store, tmp_path: Path

@@ -22,8 +22,10 @@ from registry_core import (
     NotFoundError,
     RegistryError,
 )
+from registry_core.contract.stores import local_files
+from registry_core.entrypoints import parse_backend_url
 from registry_core.stores import MODELS, STAGING
-from registry_core.urls import parse_url
+from registry_core.testing.databases import ENGINES
 from registry_core.validate import (
     DESCRIPTION_MAX,
     MAX_ITEMS,
@@ -59,7 +61,7 @@ def _refused(what: str, call: Callable[[], object]) -> InvalidInputError:
 
 def _assert_nothing_saved(registry: ModelRegistry, what: str) -> None:
     assert registry.list_models() == [], f"{what}: a model was saved"
-    assert _entries(registry.artifacts.root) == [], f"{what}: files were left behind"
+    assert _entries(local_files(registry).root) == [], f"{what}: files were left behind"
 
 
 def _text(n: int) -> str:
@@ -101,6 +103,7 @@ BAD_METRIC_NAMES: list[tuple[str, Any]] = [
 ]
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_hostile_metric_values_are_refused(registry: ModelRegistry, tmp_path: Path) -> None:
     source = _model_file(tmp_path)
     for label, value in BAD_METRICS:
@@ -121,6 +124,7 @@ def test_hostile_metric_values_are_refused(registry: ModelRegistry, tmp_path: Pa
             _assert_nothing_saved(registry, what)
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_hostile_metric_names_and_containers_are_refused(registry: ModelRegistry) -> None:
     for label, key in BAD_METRIC_NAMES:
         what = f"metric name {label}"
@@ -149,6 +153,7 @@ EXTREMES = {
 }
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_negative_zero_fractions_and_extreme_doubles(registry: ModelRegistry) -> None:
     metrics: dict[str, Any] = {"zero": -0.0, **EXTREMES}
     saved = registry.save_model(0, "m", metrics=metrics, tags={"t": "1"})
@@ -177,8 +182,9 @@ def test_negative_zero_fractions_and_extreme_doubles(registry: ModelRegistry) ->
 # -- lineage: a refused save leaves no file and no folder ----------------------------------------
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_save_with_a_missing_parent_leaves_nothing(registry: ModelRegistry) -> None:
-    root = registry.artifacts.root
+    root = local_files(registry).root
     with pytest.raises(NotFoundError, match="ghost"):
         registry.save_model(0, "child", parents=[("ghost", 1)])
     assert registry.list_models() == []
@@ -199,6 +205,7 @@ def test_save_with_a_missing_parent_leaves_nothing(registry: ModelRegistry) -> N
 # -- text: limits, NUL, lone surrogates, other types ------------------------------------------
 
 
+@pytest.mark.registry_capabilities("aliases")
 def test_text_at_the_limits_round_trips(registry: ModelRegistry) -> None:
     name = _text(NAME_MAX)
     description = _text(DESCRIPTION_MAX)
@@ -250,6 +257,7 @@ def _hostile_text(limit: int, *, may_be_empty: bool) -> list[tuple[str, Any]]:
     return cases
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_hostile_names_descriptions_and_tags_refuse_the_save(registry: ModelRegistry) -> None:
     saves: list[tuple[str, Callable[[], object]]] = []
     for label, bad in [*_hostile_text(NAME_MAX, may_be_empty=False), ("None", None)]:
@@ -284,6 +292,7 @@ def test_hostile_names_descriptions_and_tags_refuse_the_save(registry: ModelRegi
         _assert_nothing_saved(registry, what)
 
 
+@pytest.mark.registry_capabilities("aliases")
 def test_hostile_updates_and_aliases_change_nothing(registry: ModelRegistry) -> None:
     registry.save_model(0, "m", description="kept", tags={"k": "v"})
     calls: list[tuple[str, Callable[[], object]]] = []
@@ -309,6 +318,7 @@ def test_hostile_updates_and_aliases_change_nothing(registry: ModelRegistry) -> 
     assert len(registry.list_versions("m")) == 1
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics")
 def test_hostile_lookups_are_refused_not_passed_to_the_database(registry: ModelRegistry) -> None:
     registry.save_model(0, "m", tags={"k": "v"})
     bad_names: list[tuple[str, Any]] = [
@@ -342,10 +352,11 @@ def test_hostile_lookups_are_refused_not_passed_to_the_database(registry: ModelR
 # -- confinement: nothing is written outside the artifact root ---------------------------------
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_staging_symlink_out_of_the_root_is_refused(
     registry: ModelRegistry, tmp_path: Path
 ) -> None:
-    root = registry.artifacts.root
+    root = local_files(registry).root
     outside = tmp_path / "outside"
     outside.mkdir()
     root.mkdir(parents=True)
@@ -360,8 +371,9 @@ def test_staging_symlink_out_of_the_root_is_refused(
     assert not (root / MODELS).exists() or list((root / MODELS).rglob("*")) == []
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_models_symlink_out_of_the_root_is_refused(registry: ModelRegistry, tmp_path: Path) -> None:
-    root = registry.artifacts.root
+    root = local_files(registry).root
     outside = tmp_path / "outside"
     outside.mkdir()
     root.mkdir(parents=True)
@@ -430,6 +442,7 @@ def _assert_secret_free(exc: BaseException, secret: str, what: str) -> None:
     assert not leaks, "the password shows:\n" + "\n".join(leaks)
 
 
+@pytest.mark.registry_engines(*ENGINES)  # the built-in URL forms
 def test_malformed_urls_never_show_the_password(engine: str, tmp_path: Path) -> None:
     leaks: list[str] = []
     for url in MALFORMED_URLS[engine]:
@@ -448,10 +461,11 @@ def _with_option(url: str, option: str) -> str:
     return url + ("&" if "?" in url else "?") + option
 
 
+@pytest.mark.registry_engines(*ENGINES)  # the built-in URL options
 def test_unknown_or_bad_url_options_are_invalid_input(
     db_url: str, engine: str, tmp_path: Path
 ) -> None:
-    password = parse_url(db_url).password
+    password = parse_backend_url(db_url).password
     bad_value = "timeout=soon" if engine == "sqlite" else "pool_size=lots"
     for option in ("no_such_option=1", bad_value, "password_hint=Sup3rSecret"):
         url = _with_option(db_url, option)

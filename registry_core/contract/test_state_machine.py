@@ -69,6 +69,7 @@ class VersionState:
     checksum: str | None
 
 
+@pytest.mark.registry_capabilities("aliases")
 @dataclass
 class ModelState:
     """One model: the last number given out, its versions and its aliases."""
@@ -94,6 +95,7 @@ def seen(mv: ModelVersion) -> Seen:
     )
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics")
 class RegistryMachine(RuleBasedStateMachine):
     """A real ModelRegistry and its in-memory model, which must agree after every step."""
 

@@ -3,6 +3,8 @@ size, and lineage followed through any number of generations."""
 
 from __future__ import annotations
 
+import pytest
+
 from registry_core import ModelRegistry
 from registry_core.sql import LINEAGE_MAX_DEPTH
 from registry_core.validate import MAX_ITEMS
@@ -25,6 +27,7 @@ def _versions(reg: ModelRegistry, name: str, count: int, *, chain: bool = False)
         )
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_a_save_takes_the_most_parents_the_limit_allows(registry: ModelRegistry) -> None:
     _versions(registry, "base", MAX_ITEMS)
     parents = [("base", str(i)) for i in range(1, MAX_ITEMS + 1)]
@@ -49,6 +52,7 @@ def test_the_average_file_size_is_exact(registry: ModelRegistry) -> None:
     assert stats.avg_size_bytes == 41 / 3
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_lineage_follows_every_generation(registry: ModelRegistry) -> None:
     generations = LINEAGE_MAX_DEPTH + 20  # deeper than one recursive query goes
     _versions(registry, "chain", generations, chain=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
-import dbsources
 from registry_core import (
     AlreadyExistsError,
     InvalidInputError,
@@ -45,8 +45,11 @@ def _keys(items: list[ModelVersion]) -> list[tuple[str, str]]:
     return [(v.name, v.version) for v in items]
 
 
-def _all(search: Callable[..., Page[ModelVersion]], *args: str, **kw: object) -> list[ModelVersion]:
-    out: list[ModelVersion] = []
+T = TypeVar("T")
+
+
+def _all(search: Callable[..., Page[T]], *args: str | None, **kw: object) -> list[T]:
+    out: list[T] = []
     token = None
     while True:
         page = search(*args, page_token=token, **kw)
@@ -56,6 +59,7 @@ def _all(search: Callable[..., Page[ModelVersion]], *args: str, **kw: object) ->
             return out
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -116,6 +120,7 @@ def test_filters(filled: ModelRegistry, text: str, expected: list[tuple[str, str
     assert _keys(_all(filled.search_versions, text)) == expected
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
 def test_search_brings_tags_metrics_and_aliases(filled: ModelRegistry) -> None:
     (v,) = filled.search_versions("alias = 'champion' AND name = 'a'")
     assert v == filled.get_version("a", 2)
@@ -126,7 +131,8 @@ def test_search_brings_tags_metrics_and_aliases(filled: ModelRegistry) -> None:
     assert everything == [v for m in filled.list_models() for v in filled.list_versions(m.name)]
 
 
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 def test_order_by_and_stable_ties(filled: ModelRegistry) -> None:
     by_acc = filled.search_versions(None, order_by="metrics.acc DESC")
     accs = [v.metrics.get("acc") for v in by_acc]
@@ -140,6 +146,7 @@ def test_order_by_and_stable_ties(filled: ModelRegistry) -> None:
     assert created == sorted(created)
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
 @pytest.mark.parametrize(
     "order", [None, "metrics.acc DESC", ["version DESC", "name"], "created_at"]
 )
@@ -155,7 +162,7 @@ def test_pages_return_each_row_once_whatever_happens_between_them(
     filled.delete_version("b", 3)
     filled.save_model(0, "0-new", metrics={"acc": 0.55})
     filled.save_model(0, "z-new", metrics={"acc": 0.05})
-    token = first.next_page_token
+    token: str | None = first.next_page_token
     while token:
         page = filled.search_versions(
             None,
@@ -171,6 +178,7 @@ def test_pages_return_each_row_once_whatever_happens_between_them(
     assert sorted(originals) == sorted(k for k in before if k != ("b", "3") or k in seen[:5])
 
 
+@pytest.mark.registry_capabilities("search")
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])
 def test_pages_over_updated_at_move_what_changes(registry: ModelRegistry, direction: str) -> None:
     """updated_at changes, so no order over it can hold each row once (README, "Searching"):
@@ -186,7 +194,7 @@ def test_pages_over_updated_at_move_what_changes(registry: ModelRegistry, direct
     ahead = "m05" if direction == "ASC" else "m02"  # changed before its page
     registry.update_model(done, description="changed")
     registry.update_model(ahead, description="changed")
-    token = first.next_page_token
+    token: str | None = first.next_page_token
     while token:
         page = registry.search_models(order_by=order, page_size=4, page_token=token)
         names += [m.name for m in page]
@@ -199,7 +207,8 @@ def test_pages_over_updated_at_move_what_changes(registry: ModelRegistry, direct
         assert names.count(done) == 1 and ahead not in names
 
 
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 def test_pages_of_a_metric_range_ordered_by_the_metric(filled: ModelRegistry) -> None:
     text = "metrics.acc > 0.05 AND metrics.loss < 0.95"
     pages = _all(filled.search_versions, text, order_by="metrics.acc DESC", page_size=2)
@@ -208,6 +217,7 @@ def test_pages_of_a_metric_range_ordered_by_the_metric(filled: ModelRegistry) ->
     assert all(a > 0.05 for a in accs) and len(accs) == 8
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
 def test_tokens_are_bound_to_their_search(filled: ModelRegistry) -> None:
     page = filled.search_versions("version > 0", page_size=2)
     token = page.next_page_token
@@ -228,6 +238,7 @@ def test_tokens_are_bound_to_their_search(filled: ModelRegistry) -> None:
     assert len(filled.search_versions(None, page_size=1000)) == 12
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
 @pytest.mark.parametrize(
     "bad",
     [
@@ -259,7 +270,8 @@ def test_bad_filters_name_the_position(filled: ModelRegistry, bad: str) -> None:
     assert filled.list_models()  # nothing happened to the data
 
 
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 def test_search_models(filled: ModelRegistry) -> None:
     models = filled.search_models("tags.owner IS NOT NULL")
     assert [m.name for m in models] == ["a", "b"]
@@ -279,6 +291,7 @@ def test_search_models(filled: ModelRegistry) -> None:
         filled.search_models(None, order_by="metrics.acc")
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_rename_model_keeps_everything(filled: ModelRegistry) -> None:
     before = filled.list_versions("a")
     renamed = filled.rename_model("a", "a-renamed")
@@ -298,6 +311,7 @@ def test_rename_model_keeps_everything(filled: ModelRegistry) -> None:
     assert filled.save_model(0, "a").version == "1"  # the old name is free
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_model_tags_and_update_version(filled: ModelRegistry) -> None:
     filled.set_model_tag("a", "owner", "carl")
     filled.set_model_tag("a", "Owner", None)
@@ -315,6 +329,7 @@ def test_model_tags_and_update_version(filled: ModelRegistry) -> None:
         filled.update_version("a", 9, description="x")
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_records_are_immutable(filled: ModelRegistry) -> None:
     v = filled.get_version("a", 2)
     m = filled.get_model("a")
@@ -322,6 +337,6 @@ def test_records_are_immutable(filled: ModelRegistry) -> None:
         with pytest.raises(TypeError):
             mapping["x"] = 1  # type: ignore[index]
         with pytest.raises((TypeError, AttributeError)):
-            mapping.update({"x": 1})  # type: ignore[attr-defined]
+            mapping.update({"x": 1})  # type: ignore[union-attr]
     assert pickle.loads(pickle.dumps(v)) == v
     assert isinstance(m, Model) and dict(v.tags) == {"stage": "dev", "team": "Ml"}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from registry_core import InvalidInputError, ModelRegistry, NotFoundError
+from registry_core.contract.stores import local_files
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_metrics_round_trip_and_best_version(registry: ModelRegistry) -> None:
     registry.save_model(0, "m", metrics={"accuracy": 0.80, "f1_score": 0.7, "loss": 0.5})
     registry.save_model(1, "m", metrics={"accuracy": 0.93, "loss": 0.9})
@@ -24,6 +26,7 @@ def test_metrics_round_trip_and_best_version(registry: ModelRegistry) -> None:
         registry.best_version("nope", "accuracy")
 
 
+@pytest.mark.registry_capabilities("metrics")
 def test_metrics_are_exact_doubles(registry: ModelRegistry) -> None:
     values = {"tiny": 1e-300, "big": 1.7976931348623157e308, "neg": -2.5, "third": 1 / 3}
     registry.save_model(0, "m", metrics=values)
@@ -31,6 +34,7 @@ def test_metrics_are_exact_doubles(registry: ModelRegistry) -> None:
     assert registry.load_model("m") == 0
 
 
+@pytest.mark.registry_capabilities("metrics")
 @pytest.mark.parametrize(
     "bad", [{"x": float("nan")}, {"x": float("inf")}, {"x": "0.9"}, {"x": True}, {"": 1.0}]
 )
@@ -40,6 +44,7 @@ def test_bad_metrics_are_refused(registry: ModelRegistry, bad: dict[str, object]
     assert registry.list_models() == []
 
 
+@pytest.mark.registry_capabilities("metrics", "sql")
 def test_deleting_a_version_drops_its_metrics(registry: ModelRegistry) -> None:
     registry.save_model(0, "m", metrics={"a": 1.0})
     registry.save_model(0, "m", metrics={"a": 0.5})
@@ -48,6 +53,7 @@ def test_deleting_a_version_drops_its_metrics(registry: ModelRegistry) -> None:
     assert registry.backend.query("SELECT COUNT(*) FROM mr_model_metrics") == [(1,)]  # type: ignore[attr-defined]
 
 
+@pytest.mark.registry_capabilities("lineage")
 def test_lineage_both_directions_across_models(registry: ModelRegistry) -> None:
     registry.save_model(0, "data")  # data:1
     registry.save_model(0, "base", parents=[("data", 1)])  # base:1
@@ -71,9 +77,10 @@ def test_lineage_both_directions_across_models(registry: ModelRegistry) -> None:
     ]
     assert registry.lineage("data", 1) == []
     with pytest.raises(InvalidInputError):
-        registry.lineage("data", 1, direction="sideways")
+        registry.lineage("data", 1, direction="sideways")  # type: ignore[arg-type]
 
 
+@pytest.mark.registry_capabilities("lineage", "sql")
 def test_lineage_of_a_long_chain_is_one_query(registry: ModelRegistry) -> None:
     registry.save_model(0, "chain")
     for i in range(1, 60):
@@ -86,9 +93,10 @@ def test_lineage_of_a_long_chain_is_one_query(registry: ModelRegistry) -> None:
     assert backend.statements.value - before <= 5  # type: ignore[attr-defined]
 
 
+@pytest.mark.registry_capabilities("lineage", "metrics", "sql")
 def test_a_missing_parent_fails_the_whole_save(registry: ModelRegistry) -> None:
     registry.save_model(0, "m")
-    staging = registry.artifacts.root / ".staging"
+    staging = local_files(registry).root / ".staging"
     with pytest.raises(NotFoundError, match="'ghost' version 3"):
         registry.save_model(
             1, "m", tags={"a": "b"}, metrics={"x": 1.0}, parents=[("m", 1), ("ghost", 3)]
@@ -100,10 +108,11 @@ def test_a_missing_parent_fails_the_whole_save(registry: ModelRegistry) -> None:
     assert q("SELECT COUNT(*) FROM mr_model_metrics") == [(0,)]
     assert q("SELECT COUNT(*) FROM mr_model_lineage") == [(0,)]
     assert list(staging.iterdir()) == []
-    assert len(list((registry.artifacts.root / "models").rglob("*.pkl"))) == 1
+    assert len(list((local_files(registry).root / "models").rglob("*.pkl"))) == 1
     assert registry.save_model(2, "m", parents=[("m", 1)]).version == "2"
 
 
+@pytest.mark.registry_capabilities("aliases")
 def test_aliases_point_move_and_load(registry: ModelRegistry) -> None:
     for i in range(3):
         registry.save_model(f"model-{i}", "m")
@@ -127,6 +136,7 @@ def test_aliases_point_move_and_load(registry: ModelRegistry) -> None:
         registry.set_alias("m", "7", 1)  # would read as a version number
 
 
+@pytest.mark.registry_capabilities("aliases")
 def test_alias_names_are_per_model_and_exact(registry: ModelRegistry) -> None:
     registry.save_model(0, "a")
     registry.save_model(0, "b")
@@ -139,6 +149,7 @@ def test_alias_names_are_per_model_and_exact(registry: ModelRegistry) -> None:
         registry.set_alias("a", "x", 9)
 
 
+@pytest.mark.registry_capabilities("aliases", "sql")
 def test_deleting_a_version_drops_its_aliases(registry: ModelRegistry) -> None:
     registry.save_model(0, "m")
     registry.save_model(0, "m")

@@ -20,6 +20,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_status_migrate_downgrade_repair(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(capsys, "status", "--url", db_url, "--json")
     assert code == EXIT_PENDING
@@ -52,6 +53,7 @@ def test_status_migrate_downgrade_repair(db_url: str, capsys: pytest.CaptureFixt
     assert data["registry"]["total_models"] == 0 and "mr_models" in data["row_counts"]
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_output_never_shows_the_password(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     password = urlsplit(db_url).password
     outputs = []
@@ -68,6 +70,7 @@ def test_output_never_shows_the_password(db_url: str, capsys: pytest.CaptureFixt
         assert any(":***@" in o[1] for o in outputs)
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_changed_migration_exit_code(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["migrate", "--url", db_url]) == EXIT_OK
     with registry_core.open_backend(db_url) as b:

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-import dbsources
 import registry_core
 from registry_core import MigrationError, cli
 from registry_core.migrator import Migration, Migrator, load_migrations
 from registry_core.sqlbackend import SQLMetadataBackend
+from registry_core.testing.databases import SERVERS
 
 SHIPPED = load_migrations()
 LATEST = SHIPPED[-1].version
@@ -58,6 +58,7 @@ def _save(b: SQLMetadataBackend, name: str, **extra: object) -> str:
     ).version
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_migrate_records_history_with_checksums(fresh: SQLMetadataBackend) -> None:
     assert fresh.migration_status().pending == SHIPPED
     assert fresh.migrate() == [m.version for m in SHIPPED]
@@ -70,12 +71,14 @@ def test_migrate_records_history_with_checksums(fresh: SQLMetadataBackend) -> No
     assert fresh.migrate() == []
 
 
+@pytest.mark.registry_capabilities("sql")
 def test_migrate_to_a_target_then_the_rest(fresh: SQLMetadataBackend) -> None:
     assert fresh.migrate(target="002") == ["001", "002"]
     assert _tables(fresh) == {"mr_models", "mr_model_metrics"}
     assert fresh.migrate() == [m.version for m in SHIPPED[2:]]
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_an_applied_migration_whose_file_changed_is_refused(fresh: SQLMetadataBackend) -> None:
     fresh.migrate()
     edited = dataclasses.replace(SHIPPED[1], up=SHIPPED[1].up + "\n-- edited\n")
@@ -85,6 +88,7 @@ def test_an_applied_migration_whose_file_changed_is_refused(fresh: SQLMetadataBa
     assert fresh.migration_status().changed == ["002_add_performance_metrics"]
 
 
+@pytest.mark.registry_capabilities("aliases", "lineage", "metrics", "migrations", "sql")
 def test_downgrade_to_every_version_and_upgrade_again(fresh: SQLMetadataBackend) -> None:
     fresh.migrate()
     _save(fresh, "m", metrics={"a": 1.0})
@@ -109,6 +113,7 @@ BROKEN = Migration(
 )
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_a_failed_migration_rolls_back_or_leaves_a_visible_dirty_state(
     fresh: SQLMetadataBackend, db_url: str, tmp_path: Path
 ) -> None:
@@ -162,6 +167,7 @@ BAD_DOWN = Migration(
 )
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_a_failed_down_migration_is_rolled_back_or_marked(fresh: SQLMetadataBackend) -> None:
     fresh.migrations = [*SHIPPED, BAD_DOWN]
     fresh.migrate()
@@ -180,6 +186,7 @@ def test_a_failed_down_migration_is_rolled_back_or_marked(fresh: SQLMetadataBack
     assert fresh.migration_status().current == LATEST
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_targets_are_numbers_not_strings(fresh: SQLMetadataBackend) -> None:
     assert fresh.migrate(target="2") == ["001", "002"]
     pending = {m.version for m in SHIPPED[2:]}
@@ -202,7 +209,8 @@ def _connect_and_migrate(url: str, start_at: float) -> list[str]:
         b.close()
 
 
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_capabilities("migrations")
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 @pytest.mark.slow
 def test_concurrent_migrators_apply_each_migration_once(db_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
@@ -215,6 +223,7 @@ def test_concurrent_migrators_apply_each_migration_once(db_url: str) -> None:
         assert b.migration_status().up_to_date
 
 
+@pytest.mark.registry_capabilities("aliases", "lineage", "metrics", "sql")
 @pytest.mark.parametrize("start", [m.version for m in SHIPPED[:-1]])
 def test_upgrade_from_every_version_keeps_the_data(db_url: str, start: str) -> None:
     level = int(start)
@@ -242,7 +251,8 @@ def test_upgrade_from_every_version_keeps_the_data(db_url: str, start: str) -> N
         assert new.best_version("a", "acc").version == "4"
 
 
-@pytest.mark.parametrize("engine", dbsources.WITH_POOLER)  # also through PgBouncer
+@pytest.mark.registry_capabilities("metrics", "migrations", "sql")
+@pytest.mark.registry_pooled  # also through a pooler (registry-core's run: PgBouncer)
 def test_a_process_opened_before_the_upgrade_keeps_working(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,8 +265,11 @@ def test_a_process_opened_before_the_upgrade_keeps_working(
         setup.migrate(target="001")
     reader = registry_core.open_backend(db_url)  # both opened at schema 001
     writer = registry_core.open_backend(db_url)
-    _save(writer, "live")  # type: ignore[arg-type]
-    reads, saved, errors = [0], [], []  # type: ignore[var-annotated]
+    assert isinstance(writer, SQLMetadataBackend)
+    _save(writer, "live")
+    reads: list[int] = [0]
+    saved: list[str] = []
+    errors: list[BaseException] = []
     stop = threading.Event()
 
     def keep(work: Callable[[], object]) -> None:
@@ -298,7 +311,7 @@ def test_a_process_opened_before_the_upgrade_keeps_working(
             t.join(timeout=60)
     assert not errors, errors
     assert saved == [str(i) for i in range(2, len(saved) + 2)]
-    assert _save(writer, "live") == str(len(saved) + 2)  # type: ignore[arg-type]
+    assert _save(writer, "live") == str(len(saved) + 2)
     reader.close()
     writer.close()
     with registry_core.connect(db_url, artifacts=tmp_path) as reg:
@@ -311,6 +324,7 @@ def test_a_process_opened_before_the_upgrade_keeps_working(
         assert reg.get_version("new").metrics == {}
 
 
+@pytest.mark.registry_capabilities("migrations", "sql")
 def test_dry_run_sql_is_the_dialect_expansion(fresh: SQLMetadataBackend) -> None:
     statements = fresh.dry_run()
     assert statements[0][0] == "001_create_model_registry"
@@ -350,7 +364,8 @@ INSERT INTO mr_model_tags VALUES (1, 2, 'type', 'regression');
 
 # SQLite only: the seed document's SQL is SQLite's. On PostgreSQL it would make tables without
 # auto-increment keys and MySQL refuses it, so those are refused (next test) instead of adopted.
-@pytest.mark.parametrize("engine", ["sqlite"])
+@pytest.mark.registry_capabilities("migrations", "sql")
+@pytest.mark.registry_engines("sqlite")
 def test_adopts_a_database_made_from_the_seed_document(db_url: str, tmp_path: Path) -> None:
     import sqlite3
 
@@ -370,7 +385,8 @@ def test_adopts_a_database_made_from_the_seed_document(db_url: str, tmp_path: Pa
         assert _save(b, "linear_predictor") == "11"  # the counter starts past the highest
 
 
-@pytest.mark.parametrize("engine", dbsources.SERVERS)
+@pytest.mark.registry_capabilities("sql")
+@pytest.mark.registry_engines(*SERVERS)
 def test_foreign_registry_tables_are_refused_not_overwritten(fresh: SQLMetadataBackend) -> None:
     fresh.execute(
         "CREATE TABLE mr_models (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL UNIQUE)"

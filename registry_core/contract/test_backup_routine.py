@@ -19,16 +19,12 @@ import registry_core
 from registry_core import AlreadyExistsError, ModelRegistry
 from registry_core.cli import EXIT_FAILED, EXIT_OK, run
 from registry_core.sqlbackend import SQLMetadataBackend
+from registry_core.testing.plugin import RegistryDatabases
 from registry_core.transfer import CopyRefusedError, CopyReport
 
-#: (source engine, target engine): every engine is a source and a target once
-PAIRS = [
-    ("sqlite", "postgresql"),
-    ("postgresql", "mysql"),
-    ("mariadb", "sqlite"),
-    ("mysql", "mariadb"),
-]
-pairs = pytest.mark.parametrize(("engine", "target_engine"), PAIRS)
+#: from each engine of the run to the next (sqlite -> postgresql -> mysql -> mariadb ->
+#: sqlite with all four): every engine is a source and a target once
+pairs = pytest.mark.contract_next_engine
 
 
 @pytest.fixture
@@ -44,6 +40,7 @@ def _copy(src: str, dst: str, src_art: Path, dst_art: Path, **kw: Any) -> CopyRe
 
 
 # -- 1. a change of a version's tag or description is no conflict --------------------------
+@pytest.mark.registry_capabilities("aliases", "copy", "metrics", "model-tags")
 @pairs
 def test_a_backup_run_again_follows_tags_descriptions_and_fields(
     db_url: str, target_db_url: str, stores: dict[str, Path]
@@ -85,6 +82,7 @@ def test_a_backup_run_again_follows_tags_descriptions_and_fields(
     assert third.versions_copied == 0 and third.files_copied == 0
 
 
+@pytest.mark.registry_capabilities("copy", "sql")
 @pairs
 def test_only_what_never_changes_is_a_conflict_and_other_models_go_on(
     db_url: str, target_db_url: str, stores: dict[str, Path], tmp_path: Path
@@ -118,6 +116,7 @@ def test_only_what_never_changes_is_a_conflict_and_other_models_go_on(
 
 
 # -- 2. a restore keeps "latest" ---------------------------------------------------------------
+@pytest.mark.registry_capabilities("copy", "search")
 @pairs
 def test_a_restore_keeps_the_highest_number_the_latest(
     db_url: str,
@@ -150,6 +149,7 @@ def test_a_restore_keeps_the_highest_number_the_latest(
 
 
 # -- 3. a rename is a rename; no two models share a file ---------------------------------------
+@pytest.mark.registry_capabilities("copy", "model-tags")
 @pairs
 def test_a_rename_in_the_source_is_a_rename_in_the_backup(
     db_url: str, target_db_url: str, stores: dict[str, Path]
@@ -186,6 +186,7 @@ def test_a_rename_in_the_source_is_a_rename_in_the_backup(
         assert [v.version for v in backup.list_versions("churn-xgb")] == ["1", "2", "3"]
 
 
+@pytest.mark.registry_capabilities("copy", "model-tags", "sql")
 @pairs
 def test_no_delete_removes_a_file_another_model_references(
     db_url: str, target_db_url: str, stores: dict[str, Path]
@@ -236,6 +237,7 @@ def test_no_delete_removes_a_file_another_model_references(
 
 
 # -- 4. copies side by side ------------------------------------------------------------------
+@pytest.mark.registry_capabilities("aliases", "copy", "metrics")
 @pairs
 def test_three_copies_into_one_target_at_once(
     db_url: str, target_db_url: str, stores: dict[str, Path]
@@ -271,6 +273,7 @@ def test_three_copies_into_one_target_at_once(
 
 
 # -- dry run ---------------------------------------------------------------------------------
+@pytest.mark.registry_capabilities("copy", "migrations", "model-tags", "sql")
 @pairs
 def test_a_dry_run_says_what_a_copy_would_do_and_writes_nothing(
     db_url: str,
@@ -325,11 +328,11 @@ def test_a_dry_run_says_what_a_copy_would_do_and_writes_nothing(
 
 # -- the cycle ---------------------------------------------------------------------------------
 @pytest.fixture
-def restore_url(engine: str, servers: Any, tmp_path: Path) -> Iterator[str]:
+def restore_url(
+    engine: str, registry_databases: RegistryDatabases, tmp_path: Path
+) -> Iterator[str]:
     """A third empty database, on the source's engine: where the backup is restored."""
-    from conftest import _empty_database
-
-    with _empty_database(engine, servers, tmp_path / "restored.db") as url:
+    with registry_databases.database(engine, tmp_path / "restored") as url:
         yield url
 
 
@@ -392,6 +395,7 @@ def _as_seen(reg: ModelRegistry) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.registry_capabilities("aliases", "copy", "lineage", "metrics", "model-tags")
 @pairs
 def test_the_backup_cycle_restores_what_the_source_has(
     db_url: str, target_db_url: str, restore_url: str, stores: dict[str, Path]
@@ -444,6 +448,7 @@ def test_the_backup_cycle_restores_what_the_source_has(
 
 
 # -- a process opened before schema 007 ----------------------------------------------------------
+@pytest.mark.registry_capabilities("copy", "model-tags", "sql")
 def test_a_process_opened_before_schema_007_leaves_no_wrong_data(
     db_url: str, tmp_path: Path
 ) -> None:
