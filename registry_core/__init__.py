@@ -27,6 +27,7 @@ from registry_core.errors import (
     RegistryError,
     SchemaOutOfDateError,
 )
+from registry_core.events import Event
 from registry_core.fsck import VerifyReport
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
@@ -57,6 +58,7 @@ __all__ = [
     "CopyRefusedError",
     "CopyReport",
     "DatabaseStats",
+    "Event",
     "ExportedAlias",
     "ExportedModel",
     "ExportedVersion",

@@ -136,6 +136,9 @@ class Dialect:
     exact_json_doubles: ClassVar[bool] = True
     #: keyword arguments of the driver's `execute` for transaction control (BEGIN, COMMIT)
     control_options: ClassVar[dict[str, Any]] = {}
+    #: whether the driver takes several statements in one call, sent in one round trip
+    #: (MySQL): an event's two statements then cost one
+    multi_statements: ClassVar[bool] = False
     #: data-modifying WITH clauses (PostgreSQL): a save is then one statement
     writable_ctes: ClassVar[bool] = False
     #: whether a COMMIT that raised surely did not commit (SQLite: a local file, no answer to

@@ -229,6 +229,19 @@ class Session:
             params = {f"{letters[c]}{i}": v for i, r in enumerate(chunk) for c, v in enumerate(r)}
             self.rowcount(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", params)
 
+    def batch(self, statements: Sequence[str], params: Mapping[str, Any]) -> None:
+        """Runs writes that belong together (an event's bump and INSERT): in one call where
+        the driver takes several statements at once (`Dialect.multi_statements`), else one
+        by one."""
+        if len(statements) > 1 and self.dialect.multi_statements:
+            cur = self.execute(";\n".join(statements), params)
+            while cur.nextset():  # the answers of the later statements: already sent
+                pass
+            self._check(cur)
+            return
+        for sql in statements:
+            self.rowcount(sql, params)
+
     def control(self, sql: str) -> None:
         """Sends a transaction-control or session statement (BEGIN, SET ...)."""
         cur = self.cursor
