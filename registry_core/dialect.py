@@ -139,6 +139,9 @@ class Dialect:
     #: whether the driver takes several statements in one call, sent in one round trip
     #: (MySQL): an event's two statements then cost one
     multi_statements: ClassVar[bool] = False
+    #: whether one write transaction at a time holds the whole database (SQLite's BEGIN
+    #: IMMEDIATE): events are then numbered from the highest id, without the feed's counter
+    serial_writes: ClassVar[bool] = False
     #: data-modifying WITH clauses (PostgreSQL): a save is then one statement
     writable_ctes: ClassVar[bool] = False
     #: whether a COMMIT that raised surely did not commit (SQLite: a local file, no answer to

@@ -7,8 +7,9 @@ of its event(s), numbered from the bumped value. The bump takes that row's lock,
 COMMIT, so a writer gets its id only after the previous holder committed: ids are handed out
 in commit order, without gaps (a rollback takes its bump back with it), and no event with a
 smaller id can become visible after a larger one. PostgreSQL sends bump and INSERT as one
-statement (a data-modifying WITH); MySQL as one round trip of two statements; SQLite, whose
-writers hold the database's lock from BEGIN IMMEDIATE on, runs them as two local statements.
+statement (a data-modifying WITH); MySQL as one round trip of two statements. SQLite, whose
+writers hold the whole database's lock from BEGIN IMMEDIATE to COMMIT, needs no counter: the
+INSERT numbers its events from the highest id, read under that lock (`Dialect.serial_writes`).
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ class EventQueries:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._cache: dict[int, tuple[str, ...]] = {}
-        self.feed_position = "SELECT last_id FROM mr_event_feed WHERE id = 1"
+        self.feed_position = "SELECT COALESCE(MAX(id), 0) FROM mr_events"
         self.after = (
             f"SELECT {EVENT_COLUMNS} FROM mr_events e WHERE e.id > :after ORDER BY e.id "
             "LIMIT :limit"
@@ -215,6 +216,12 @@ class EventQueries:
                 f"WITH f AS ({bump} RETURNING last_id) "
                 f"INSERT INTO mr_events ({_INSERT_COLUMNS}) {rows}",
             )
+        elif d.serial_writes:
+            # one writer at a time holds the database (SQLite): the next id is the highest
+            # one plus one, read under that lock (the primary key's last entry)
+            new = "(SELECT COALESCE(MAX(id), 0) FROM mr_events)"
+            rows = ", ".join(f"({new} + {i + 1}, {_values(i)})" for i in range(count))
+            statements = (f"INSERT INTO mr_events ({_INSERT_COLUMNS}) VALUES {rows}",)
         else:
             new = "(SELECT last_id FROM mr_event_feed WHERE id = 1)"
             rows = ", ".join(f"({new} - {count - 1 - i}, {_values(i)})" for i in range(count))

@@ -109,9 +109,15 @@ class SQLMetadataBackend(EventLog):
         """A public write in one transaction. A backend whose queries predate the event log
         looks for it first (another process may have migrated), so its changes are not left
         without events once the log exists."""
-        if self.queries.level < EVENTS:
-            self._has(EVENTS)
+        self._see_event_log()
         return self._run(work)
+
+    def _see_event_log(self) -> None:
+        """Before a write of a backend whose queries predate schema 008: if another process
+        has applied 008 meanwhile, take up its queries, so that the write records its event
+        (one status read per write, only while the queries are older than 008)."""
+        if self.queries.level < EVENTS and self.migration_status().level >= EVENTS:
+            self._queries = None
 
     def _log(self, s: Session, *new: NewEvent) -> None:
         """Records the events of the change `s` is making: the last statements before
@@ -350,8 +356,7 @@ class SQLMetadataBackend(EventLog):
             parents=parents,
             actor=self.actor,
         )
-        if self.queries.level < EVENTS:
-            self._has(EVENTS)
+        self._see_event_log()
         if save.metrics:
             self._require(METRICS, "metrics")
         if save.parents:
@@ -424,7 +429,7 @@ class SQLMetadataBackend(EventLog):
                 raise
         d = created.detail
         return ModelVersion(
-            created.name,
+            name,
             number,
             d.get("description"),
             str(d.get("storage_path")),
