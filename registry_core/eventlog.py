@@ -64,23 +64,23 @@ class EventLog(Schema):
             "before": before if before is not None else 2**62,
         }
         params.update({f"a{i}": a for i, a in enumerate(chosen)})
-        shape = {
-            "version": number is not None,
-            "actions": len(chosen),
-            "actor": actor is not None,
-            "since": low is not None,
-            "until": high is not None,
-        }
         q = self.queries.events
+        where = q.filters(
+            version=number is not None,
+            actions=len(chosen),
+            actor=actor is not None,
+            since=low is not None,
+            until=high is not None,
+        )
 
         def work(s: Session) -> list[tuple[Any, ...]]:
             if name is None:
-                return s.all(q.all_history(**shape), params)
+                return s.all(q.history("all", where), params)
             scope = s.one(q.model_scope, {"name": name})
             if scope is None:  # no model has the name now: the events recorded under it
-                return s.all(q.history(by_model=False, **shape), params)
+                return s.all(q.history("name", where), params)
             scoped = {**params, "model_id": scope[0], "floor": int(scope[1])}
-            return s.all(q.history(by_model=True, **shape), scoped)
+            return s.all(q.history("model", where), scoped)
 
         rows = self._run(work, write=False)
         found = [events_.event(r) for r in rows[:size]]

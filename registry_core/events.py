@@ -241,13 +241,9 @@ class EventQueries:
         ]
 
     @staticmethod
-    def history(
-        *, by_model: bool, version: bool, actions: int, actor: bool, since: bool, until: bool
-    ) -> str:
-        """One page of history, newest first: the model's events (:model_id, after :floor)
-        or those recorded under :name, below id :before, with the filters given."""
-        where = ["e.model_id = :model_id AND e.id > :floor" if by_model else "e.name = :name"]
-        where.append("e.id < :before")
+    def filters(*, version: bool, actions: int, actor: bool, since: bool, until: bool) -> list[str]:
+        """The conditions of history()'s filters (:version, :a0..., :actor, :since, :until)."""
+        where = []
         if version:
             where.append("e.version = :version")
         if actions:
@@ -258,25 +254,19 @@ class EventQueries:
             where.append("e.happened_at >= :since")
         if until:
             where.append("e.happened_at < :until")
-        return (
-            f"SELECT {EVENT_COLUMNS} FROM mr_events e WHERE {' AND '.join(where)} "
-            "ORDER BY e.id DESC LIMIT :limit"
-        )
+        return where
 
     @staticmethod
-    def all_history(*, version: bool, actions: int, actor: bool, since: bool, until: bool) -> str:
-        """history() without a name: every event, newest first."""
-        where = ["e.id < :before"]
-        if version:
-            where.append("e.version = :version")
-        if actions:
-            where.append(f"e.action IN ({', '.join(f':a{i}' for i in range(actions))})")
-        if actor:
-            where.append("e.actor = :actor")
-        if since:
-            where.append("e.happened_at >= :since")
-        if until:
-            where.append("e.happened_at < :until")
+    def history(scope: str, filters: Sequence[str]) -> str:
+        """One page of history, newest first, below id :before: every event (`scope`
+        "all"), the model's (:model_id, after :floor: "model") or those recorded under
+        :name ("name"), with `filters`."""
+        where = {
+            "all": [],
+            "model": ["e.model_id = :model_id AND e.id > :floor"],
+            "name": ["e.name = :name"],
+        }[scope]
+        where = [*where, "e.id < :before", *filters]
         return (
             f"SELECT {EVENT_COLUMNS} FROM mr_events e WHERE {' AND '.join(where)} "
             "ORDER BY e.id DESC LIMIT :limit"
