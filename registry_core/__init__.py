@@ -27,11 +27,11 @@ from registry_core.errors import (
     RegistryError,
     SchemaOutOfDateError,
 )
-from registry_core.events import Event
 from registry_core.fsck import VerifyReport
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
     DatabaseStats,
+    Event,
     ExportedAlias,
     ExportedModel,
     ExportedVersion,

@@ -14,10 +14,10 @@ from types import TracebackType
 from typing import Any, Literal
 
 from registry_core.errors import RegistryError
-from registry_core.events import Event
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
     DatabaseStats,
+    Event,
     ExportedModel,
     ExportedVersion,
     ImportResult,

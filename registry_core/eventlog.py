@@ -13,8 +13,7 @@ from registry_core import events as events_
 from registry_core import rows as rows_
 from registry_core import validate
 from registry_core.errors import InvalidInputError, NotFoundError
-from registry_core.events import Event
-from registry_core.records import Page
+from registry_core.records import Event, Page
 from registry_core.schema import Schema
 from registry_core.session import Session, utc_now
 from registry_core.sql import EVENTS

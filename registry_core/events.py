@@ -26,7 +26,7 @@ from typing import Any
 
 from registry_core.dialect import Dialect
 from registry_core.errors import InvalidInputError
-from registry_core.records import FrozenDict
+from registry_core.records import Event, FrozenDict
 from registry_core.rows import timestamp
 
 #: the environment variable naming who makes the changes (else the OS user)
@@ -57,39 +57,6 @@ _INSERT_COLUMNS = (
 )
 #: the most events one page of history() or events() returns
 MAX_PAGE = 1000
-
-
-@dataclass(frozen=True)
-class Event:
-    """One committed change (immutable): its feed `id` (1, 2, 3, ... in commit order), when
-    it happened (`at`, an aware UTC datetime), who made it (`actor`), the `action`
-    ("version.created", "alias.set", ...), the model's `name` when it happened, the
-    `version` it concerns (None for changes of the model itself), `detail` (an immutable
-    mapping of what changed, with values before and after) and, for an event a copy
-    brought, its `origin`: (the source registry's id, the event's id there); None for an
-    event that happened here."""
-
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    name: str
-    version: str | None
-    detail: Mapping[str, Any]
-    origin: tuple[str, int] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-friendly copy (`at` as ISO-8601 text)."""
-        return {
-            "id": self.id,
-            "at": self.at.isoformat().replace("+00:00", "Z"),
-            "actor": self.actor,
-            "action": self.action,
-            "name": self.name,
-            "version": self.version,
-            "detail": _thaw(self.detail),
-            "origin": None if self.origin is None else list(self.origin),
-        }
 
 
 @dataclass(frozen=True)
@@ -192,9 +159,14 @@ class EventQueries:
             "SELECT origin_id FROM mr_events WHERE origin_registry = :origin "
             "AND origin_id >= :low AND origin_id <= :high"
         )
-        self.model_events = (  # a model's events in feed order, for a copy
-            f"SELECT {EVENT_COLUMNS} FROM mr_events e WHERE e.model_id = :model_id "
-            "AND e.id > :floor ORDER BY e.id"
+
+    @staticmethod
+    def of_models(count: int) -> str:
+        """(model id, EVENT_COLUMNS) of the events of models :i0, :i1, ..., in feed order."""
+        ids = ", ".join(f":i{i}" for i in range(count))
+        return (
+            f"SELECT e.model_id, {EVENT_COLUMNS} FROM mr_events e WHERE e.model_id IN ({ids}) "
+            "ORDER BY e.id"
         )
 
     def record(self, count: int) -> tuple[str, ...]:

@@ -17,10 +17,10 @@ from registry_core import validate
 from registry_core.backend import Direction, MetadataBackend
 from registry_core.entrypoints import open_backend
 from registry_core.errors import OutcomeUnknownError, RegistryError, SchemaOutOfDateError
-from registry_core.events import Event, default_actor
+from registry_core.events import default_actor
 from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
-from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
+from registry_core.records import DatabaseStats, Event, Model, ModelVersion, Page, RegistryStats
 from registry_core.stores import ArtifactStore, Written, open_store, owners
 from registry_core.stores.base import store_errors
 from registry_core.urls import (

@@ -24,7 +24,8 @@ from typing import Any
 
 from registry_core.cli.base import EXIT_OK, Context, Options, UsageError
 from registry_core.cli.output import emit, printable, table, when
-from registry_core.events import ACTIONS, Event
+from registry_core.events import ACTIONS
+from registry_core.records import Event
 
 log = logging.getLogger("registry_core.relay")
 

@@ -314,3 +314,62 @@ def test_feed_ids_are_dense_and_in_commit_order_while_processes_write(
     saves = [e for e in registry.events(limit=1000) if e.action == "version.created"]
     shared = [int(e.version or 0) for e in saves if e.name == "shared"]
     assert shared == sorted(shared)  # numbers given under one lock commit in their order
+
+
+# -- copies carry events --------------------------------------------------------------------------
+def _carried(e: Event) -> tuple[object, ...]:
+    return (e.at, e.actor, e.action, e.name, e.version, dict(e.detail))
+
+
+def test_a_copy_carries_each_models_events_once(db_url: str, tmp_path: Path) -> None:
+    """Source: a SQLite file; target: the engine under test; and back again, where every
+    event first happened: nothing comes twice."""
+    src, src_art = f"sqlite:///{tmp_path / 'src.db'}", tmp_path / "src-art"
+    dst_art = tmp_path / "dst-art"
+    with registry_core.connect(src, artifacts=src_art, actor="ann") as source:
+        source.save_model(1, "a", tags={"k": "v"})
+        source.set_alias("a", "prod", 1)
+        source.rename_model("a", "b")
+        source.save_model(2, "c")
+        source.save_model(3, "gone")
+        source.delete_model("gone")
+        source_id = source.database_stats().registry_id
+        before = list(source.events())
+    with registry_core.connect(db_url, artifacts=dst_art, actor="bob") as target:
+        target.save_model(0, "local")  # the target's own events come first
+    report = registry_core.copy_registry(
+        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    carried = [e for e in before if e.name != "gone"]
+    assert report.events_copied == len(carried)
+    with registry_core.connect(db_url, artifacts=dst_art) as target:
+        feed = list(target.events())
+        assert [e.id for e in feed] == list(range(1, len(feed) + 1))
+        copied = [e for e in feed if e.origin is not None]
+        assert [_carried(e) for e in copied] == [_carried(e) for e in carried]
+        assert [e.origin for e in copied] == [(source_id, e.id) for e in carried]
+        assert [e.action for e in target.history("b")] == [
+            "model.renamed",
+            "alias.set",
+            "version.created",
+            "model.created",
+        ]
+        on = carried[2].at  # the alias.set
+        assert target.get_version("b", alias="prod", as_of=on).version == "1"
+    again = registry_core.copy_registry(
+        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    assert again.events_copied == 0
+    with registry_core.connect(src, artifacts=src_art) as source:
+        source.set_tag("b", 1, "k", "w")
+    more = registry_core.copy_registry(
+        src, db_url, source_artifacts=src_art, target_artifacts=dst_art, progress=False
+    )
+    assert more.events_copied == 1
+    back = registry_core.copy_registry(
+        db_url, src, source_artifacts=dst_art, target_artifacts=src_art, progress=False
+    )
+    with registry_core.connect(src, artifacts=src_art) as source:
+        # only the target's own model came back, with its two events
+        assert back.events_copied == 2
+        assert [e.action for e in source.history("local")] == ["version.created", "model.created"]
