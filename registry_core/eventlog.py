@@ -77,9 +77,9 @@ class EventLog(Schema):
                 return s.all(q.history("all", where), params)
             scope = s.one(q.model_scope, {"name": name})
             if scope is None:  # no model has the name now: the events recorded under it
-                return s.all(q.history("name", where), params)
+                return s.all(q.history("name", where), params, replan=True)
             scoped = {**params, "model_id": scope[0], "floor": int(scope[1])}
-            return s.all(q.history("model", where), scoped)
+            return s.all(q.history("model", where), scoped, replan=True)
 
         rows = self._run(work, write=False)
         found = [events_.event(r) for r in rows[:size]]

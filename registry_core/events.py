@@ -151,10 +151,15 @@ class EventQueries:
             ["name"],
             ["acknowledged", "updated_at"],
         )
-        self.model_scope = (  # the model's row, and its first event (a rowid SQLite reused)
-            "SELECT m.id, COALESCE((SELECT MAX(d.id) FROM mr_events d WHERE d.model_id = m.id "
-            "AND d.action = 'model.deleted'), 0) FROM mr_models m WHERE m.name = :name"
-        )
+        # the model's row, and the last event of an earlier model of that row, if the
+        # database gives a deleted row's id again (SQLite's rowids), else 0
+        floor = "0"
+        if dialect.reuses_ids:
+            floor = (
+                "COALESCE((SELECT d.id FROM mr_events d WHERE d.model_id = m.id "
+                "AND d.action = 'model.deleted' ORDER BY d.model_id DESC, d.id DESC LIMIT 1), 0)"
+            )
+        self.model_scope = f"SELECT m.id, {floor} FROM mr_models m WHERE m.name = :name"
         self.origins_of = (
             "SELECT origin_id FROM mr_events WHERE origin_registry = :origin "
             "AND origin_id >= :low AND origin_id <= :high"
@@ -233,15 +238,19 @@ class EventQueries:
         """One page of history, newest first, below id :before: every event (`scope`
         "all"), the model's (:model_id, after :floor: "model") or those recorded under
         :name ("name"), with `filters`."""
-        where = {
-            "all": [],
-            "model": ["e.model_id = :model_id AND e.id > :floor"],
-            "name": ["e.name = :name"],
+        where, order = {
+            "all": ([], "e.id DESC"),
+            # ordered as the (model_id, id) and (name, id) indexes are: with the first
+            # column fixed, the same order, and every planner walks the index (PostgreSQL
+            # otherwise walked the primary key back through every newer event: 16 ms at
+            # 105,000 events against 0.5 ms)
+            "model": (["e.model_id = :model_id AND e.id > :floor"], "e.model_id DESC, e.id DESC"),
+            "name": (["e.name = :name"], "e.name DESC, e.id DESC"),
         }[scope]
         where = [*where, "e.id < :before", *filters]
         return (
             f"SELECT {EVENT_COLUMNS} FROM mr_events e WHERE {' AND '.join(where)} "
-            "ORDER BY e.id DESC LIMIT :limit"
+            f"ORDER BY {order} LIMIT :limit"
         )
 
 
