@@ -206,7 +206,10 @@ def main() -> None:
             if args.base:
                 runs["base"].append(_run_worker(args.base, url, args))
             runs["events"].append(_run_worker(None, url, args))
-        engine = url.split(":", 1)[0]
+        import registry_core
+
+        with registry_core.open_backend(url) as b:
+            engine = b.server.split(" ")[0] if b.server else url.split(":", 1)[0]
         for label, found in runs.items():
             if not found:
                 continue

@@ -265,7 +265,7 @@ def _relay(args: argparse.Namespace, ctx: Context) -> int:
     relay = Relay(args.to, key, timeout=args.timeout, max_backoff=args.max_backoff)
     delivered = 0
     with ctx.registry() as reg:
-        registry_id = reg.database_stats().registry_id or "registry"
+        registry_id = reg.backend.registry_identity()[0] or "registry"
         position = reg.consumer_position(args.consumer)
         while True:
             page = reg.events(position, limit=100, wait=0.0 if args.exit_when_idle else 10.0)
