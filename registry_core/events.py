@@ -26,7 +26,7 @@ from typing import Any
 
 from registry_core.dialect import Dialect
 from registry_core.errors import InvalidInputError
-from registry_core.records import Event, FrozenDict
+from registry_core.records import Event, FrozenDict, thaw
 from registry_core.rows import timestamp
 
 #: the environment variable naming who makes the changes (else the OS user)
@@ -91,15 +91,7 @@ def default_actor(actor: str | None = None) -> str:
 
 def dumps(detail: Mapping[str, Any]) -> str:
     """A detail as stored: compact JSON with sorted keys."""
-    return json.dumps(_thaw(detail), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    return value
+    return json.dumps(thaw(detail), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _freeze(value: Any) -> Any:
