@@ -81,7 +81,9 @@ class EventLog(Schema):
             scoped = {**params, "model_id": scope[0], "floor": int(scope[1])}
             return s.all(q.history("model", where), scoped, replan=True)
 
-        rows = self._run(work, write=False)
+        # autocommit: the model's row, then its page (two round trips; a page is keyset,
+        # so no snapshot across them is needed)
+        rows = self._run(work, write=False, transaction=False)
         found = [events_.event(r) for r in rows[:size]]
         token = events_.history_token(found[-1].id, key) if len(rows) > size else None
         return Page(found, token)
