@@ -137,6 +137,7 @@ class MySQLDialect(Dialect):
     json_object_agg: ClassVar[str] = "JSON_OBJECTAGG"
     json_array_agg: ClassVar[str] = "JSON_ARRAYAGG"
     transactional_ddl: ClassVar[bool] = False
+    multi_statements: ClassVar[bool] = True
     table_exists_sql: ClassVar[str] = (
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = DATABASE() AND table_name = :name"

@@ -31,6 +31,8 @@ class SQLiteDialect(Dialect):
     commit_outcome_known: ClassVar[bool] = True  # a local file: a failed COMMIT did not commit
     # writers take the write lock at BEGIN: two that read first would deadlock on upgrading
     begin_write: ClassVar[str] = "BEGIN IMMEDIATE"
+    serial_writes: ClassVar[bool] = True  # every writer holds the database's lock
+    reuses_ids: ClassVar[bool] = True  # INTEGER PRIMARY KEY without AUTOINCREMENT
     json_object_agg: ClassVar[str] = "json_group_object"
     json_array_agg: ClassVar[str] = "json_group_array"
     exact_json_doubles: ClassVar[bool] = False

@@ -31,6 +31,7 @@ from registry_core.fsck import VerifyReport
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
     DatabaseStats,
+    Event,
     ExportedAlias,
     ExportedModel,
     ExportedVersion,
@@ -57,6 +58,7 @@ __all__ = [
     "CopyRefusedError",
     "CopyReport",
     "DatabaseStats",
+    "Event",
     "ExportedAlias",
     "ExportedModel",
     "ExportedVersion",

@@ -11,12 +11,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from registry_core import urls
+from registry_core.errors import RegistryError
 from registry_core.migrator import MigrationStatus
 from registry_core.records import (
     DatabaseStats,
+    Event,
     ExportedModel,
     ExportedVersion,
     ImportResult,
@@ -198,11 +200,18 @@ class MetadataBackend(ABC):
 
     @abstractmethod
     def get_version(
-        self, name: str, version: str | None = None, *, alias: str | None = None
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        alias: str | None = None,
+        as_of: Any = None,
     ) -> ModelVersion:
-        """One version: by number, by alias, or (neither) the latest (the highest number);
-        NotFoundError if the model, version or alias is absent, InvalidInputError if both a
-        version and an alias are given."""
+        """One version: by number, by alias (with `as_of`, an aware datetime: the version the
+        alias pointed at then, by the event log), or (neither) the latest (the highest number);
+        NotFoundError if the model, version or alias is absent (or the alias pointed nowhere
+        at `as_of`), InvalidInputError if both a version and an alias are given or `as_of` is
+        naive."""
 
     @abstractmethod
     def best_version(
@@ -316,6 +325,37 @@ class MetadataBackend(ABC):
     def paths_in_use(self, paths: Sequence[str]) -> set[str]:
         """Which of these storage paths a version points at: after a delete, the files that
         must stay because another version (of another model, perhaps) references them."""
+
+    # -- the event log (SPEC section 10) ------------------------------------------------
+    #: who makes this backend's changes, as its events record
+    actor: str = "unknown"
+
+    def history(
+        self,
+        name: str | None = None,
+        *,
+        version: str | None = None,
+        actions: str | Sequence[str] | None = None,
+        actor: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[Event]:
+        """A page of events, newest first; this default keeps no event log."""
+        raise RegistryError(f"{type(self).__name__} keeps no event log")
+
+    def events(self, after: Any = None, *, limit: int = 100, wait: float = 0.0) -> Page[Event]:
+        """The feed after `after`, oldest first; this default keeps no event log."""
+        raise RegistryError(f"{type(self).__name__} keeps no event log")
+
+    def consumer_position(self, name: str) -> int:
+        """A durable consumer's position; this default keeps no event log."""
+        raise RegistryError(f"{type(self).__name__} keeps no event log")
+
+    def acknowledge(self, name: str, event_id: int) -> None:
+        """Moves a durable consumer's position; this default keeps no event log."""
+        raise RegistryError(f"{type(self).__name__} keeps no event log")
 
     # -- the registry itself ------------------------------------------------------------
     def registry_identity(self) -> tuple[str | None, str | None]:

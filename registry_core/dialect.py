@@ -134,8 +134,20 @@ class Dialect:
     #: whether the server writes doubles into JSON exactly (else metrics come as columns
     #: from a second statement: SQLite writes 15 significant digits)
     exact_json_doubles: ClassVar[bool] = True
+    #: keyword arguments of the driver's `execute` for a statement whose best plan depends
+    #: on its values (a page of one model's events): never a plan made for any value
+    replan_options: ClassVar[dict[str, Any]] = {}
     #: keyword arguments of the driver's `execute` for transaction control (BEGIN, COMMIT)
     control_options: ClassVar[dict[str, Any]] = {}
+    #: whether the driver takes several statements in one call, sent in one round trip
+    #: (MySQL): an event's two statements then cost one
+    multi_statements: ClassVar[bool] = False
+    #: whether one write transaction at a time holds the whole database (SQLite's BEGIN
+    #: IMMEDIATE): events are then numbered from the highest id, without the feed's counter
+    serial_writes: ClassVar[bool] = False
+    #: whether a deleted row's id can be given to a new row (SQLite's rowids): a model's
+    #: history then starts after the last `model.deleted` event of its row's id
+    reuses_ids: ClassVar[bool] = False
     #: data-modifying WITH clauses (PostgreSQL): a save is then one statement
     writable_ctes: ClassVar[bool] = False
     #: whether a COMMIT that raised surely did not commit (SQLite: a local file, no answer to

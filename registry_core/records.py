@@ -158,6 +158,48 @@ class DatabaseStats:
 
 
 @dataclass(frozen=True)
+class Event:
+    """One committed change (immutable): its feed `id` (1, 2, 3, ... in commit order), when
+    it happened (`at`, an aware UTC datetime), who made it (`actor`), the `action`
+    ("version.created", "alias.set", ...), the model's `name` when it happened, the
+    `version` it concerns (None for changes of the model itself), `detail` (an immutable
+    mapping of what changed, with values before and after) and, for an event a copy
+    brought, its `origin`: (the source registry's id, the event's id there); None for an
+    event that happened here."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    name: str
+    version: str | None
+    detail: Mapping[str, Any]
+    origin: tuple[str, int] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy (`at` as ISO-8601 text)."""
+        return {
+            "id": self.id,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "actor": self.actor,
+            "action": self.action,
+            "name": self.name,
+            "version": self.version,
+            "detail": thaw(self.detail),
+            "origin": None if self.origin is None else list(self.origin),
+        }
+
+
+def thaw(value: Any) -> Any:
+    """Immutable mappings and tuples as plain dicts and lists (for JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): thaw(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
 class ExportedVersion:
     """One version as `MetadataBackend.export_models` reads it and `import_model` writes it:
     its own number and creation time, its file record, tags, metrics and the versions it
@@ -203,6 +245,8 @@ class ExportedModel:
     versions: tuple[ExportedVersion, ...] = ()
     aliases: tuple[ExportedAlias, ...] = ()
     uid: str | None = None
+    #: its events, oldest first, each with its `origin` (where it first happened)
+    events: tuple[Event, ...] = ()
 
     def __post_init__(self) -> None:
         _freeze(self, "tags")
@@ -231,3 +275,5 @@ class ImportResult:
     versions_updated: tuple[str, ...] = ()
     aliases_updated: int = 0
     versions_only_here: int = 0
+    #: events of the copy this database did not have (written in their order)
+    events_written: int = 0

@@ -8,6 +8,7 @@ import logging
 import os
 import pickle
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,9 +17,10 @@ from registry_core import validate
 from registry_core.backend import Direction, MetadataBackend
 from registry_core.entrypoints import open_backend, parse_backend_url
 from registry_core.errors import OutcomeUnknownError, RegistryError, SchemaOutOfDateError
+from registry_core.events import default_actor
 from registry_core.fsck import DEFAULT_GRACE, VerifyReport, verify
 from registry_core.migrator import Migrator
-from registry_core.records import DatabaseStats, Model, ModelVersion, Page, RegistryStats
+from registry_core.records import DatabaseStats, Event, Model, ModelVersion, Page, RegistryStats
 from registry_core.stores import ArtifactStore, Written, open_store, owners
 from registry_core.stores.base import store_errors
 from registry_core.urls import (
@@ -41,6 +43,7 @@ def connect(
     migrate: bool = True,
     storage_options: Mapping[str, Any] | None = None,
     shared_artifacts: bool = False,
+    actor: str | None = None,
 ) -> ModelRegistry:
     """Opens a registry.
 
@@ -55,6 +58,8 @@ def connect(
     `shared_artifacts=True` lets this registry use a store that keeps another registry's
     files (InvalidInputError otherwise); in a shared store no file is ever deleted that this
     registry does not reference, and deletes leave the deleted versions' files in place.
+    `actor` names who makes this registry's changes in the event log (`history()`); None
+    reads $MODEL_REGISTRY_ACTOR, else the OS user.
 
     Returns a `ModelRegistry` (close it, or use it as a context manager). Raises
     InvalidInputError (a malformed URL, an unknown option or artifact scheme, another
@@ -64,9 +69,11 @@ def connect(
     """
     raw = resolve_url(url)
     parsed = parse_backend_url(raw)
+    who = default_actor(actor)
     if artifacts is not None:  # a bad location fails before the database is opened
         open_store(artifacts, storage_options)
     backend = open_backend(raw)
+    backend.actor = who
     try:
         if migrate:
             backend.migrate()
@@ -333,15 +340,21 @@ class ModelRegistry:
 
     # -- loading ---------------------------------------------------------------------
     def load_model(
-        self, name: str, version: str | int | None = None, *, alias: str | None = None
+        self,
+        name: str,
+        version: str | int | None = None,
+        *,
+        alias: str | None = None,
+        as_of: datetime | None = None,
     ) -> Any:
         """The unpickled model (by version, by alias, else the latest), after verifying its
         size and sha256 (a remote file is streamed into a temporary file while it is hashed,
         and unpickled only once the check passed). Unpickling runs code from the file: load
         only what you trust. Raises NotFoundError (no such model, version or alias),
         ArtifactMissingError (the file is gone), ChecksumMismatchError (it changed),
-        ArtifactStoreError (the store failed)."""
-        mv = self.get_version(name, version, alias=alias)
+        ArtifactStoreError (the store failed). With `alias` and `as_of`: the version the
+        alias pointed at then (see `get_version`)."""
+        mv = self.get_version(name, version, alias=alias, as_of=as_of)
         what = f"version {mv.version} of {mv.name!r}"
         with contextlib.ExitStack() as stack:
             with store_errors(f"reading {what}", self.artifacts):
@@ -416,11 +429,24 @@ class ModelRegistry:
 
     # -- versions --------------------------------------------------------------------
     def get_version(
-        self, name: str, version: str | int | None = None, *, alias: str | None = None
+        self,
+        name: str,
+        version: str | int | None = None,
+        *,
+        alias: str | None = None,
+        as_of: datetime | None = None,
     ) -> ModelVersion:
         """One version: by number, by alias, or (neither) the latest. NotFoundError if the
         model, the version or the alias does not exist; InvalidInputError if both a version
-        and an alias are given."""
+        and an alias are given.
+
+        With `alias` and `as_of` (an aware datetime): the version the alias pointed at that
+        moment, according to the event log ("which version was in production at time T"),
+        as it is now, or as it was saved if it has been deleted since. NotFoundError if the
+        alias pointed nowhere then (before its first set, after its delete);
+        InvalidInputError for a naive datetime."""
+        if as_of is not None:
+            return self.backend.get_version(name, _number(version), alias=alias, as_of=as_of)
         return self.backend.get_version(name, _number(version), alias=alias)
 
     def update_version(
@@ -529,6 +555,60 @@ class ModelRegistry:
         return self.backend.search_models(
             filter, order_by=order_by, page_size=page_size, page_token=page_token
         )
+
+    # -- the event log -----------------------------------------------------------------
+    def history(
+        self,
+        name: str | None = None,
+        *,
+        version: str | int | None = None,
+        actions: str | Sequence[str] | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page[Event]:
+        """One page of the event log, newest first (`Event`). With `name`: the events of
+        the model now called `name`, under all its earlier names; if no model has that name
+        now, the events recorded under it (a deleted model's events stay). Filters combine
+        with AND: `version`, `actions` (one or a list, e.g. "alias.set"), `actor`, `since`
+        (inclusive) and `until` (exclusive), aware datetimes. Pages are keyset: pass
+        `next_page_token` back as `page_token` (None: the last page). InvalidInputError for
+        an unknown action, a naive datetime, a token from other filters or a `page_size`
+        outside 1..1000."""
+        number = None if version is None else str(version)
+        return self.backend.history(
+            name,
+            version=number,
+            actions=actions,
+            actor=actor,
+            since=since,
+            until=until,
+            page_size=page_size,
+            page_token=page_token,
+        )
+
+    def events(
+        self, after: int | str | None = None, *, limit: int = 100, wait: float = 0.0
+    ) -> Page[Event]:
+        """The change feed: up to `limit` events with ids above `after` (an event id or a
+        `next_page_token`; None: from the start), oldest first. Ids are 1, 2, 3, ... in
+        commit order without gaps: continuing from `next_page_token` (always set: the
+        position reached) yields every event that commits later, exactly once, in order,
+        however many processes write. `wait` > 0 waits up to that many seconds for the
+        first new event (polling)."""
+        return self.backend.events(after, limit=limit, wait=wait)
+
+    def consumer_position(self, name: str) -> int:
+        """The last event id the durable consumer `name` acknowledged (0: none yet), stored
+        in the database: `events(after=reg.consumer_position(name))` resumes it."""
+        return self.backend.consumer_position(name)
+
+    def acknowledge(self, name: str, event_id: int) -> None:
+        """Stores `event_id` as the durable consumer `name`'s position (after it handled
+        that event). InvalidInputError for an id the feed has not reached."""
+        self.backend.acknowledge(name, event_id)
 
     # -- statistics --------------------------------------------------------------------
     def stats(self) -> RegistryStats:

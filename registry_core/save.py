@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from registry_core import events as events_
 from registry_core import rows as rows_
 from registry_core import validate
 from registry_core.dialect import Dialect, ErrorKind
 from registry_core.errors import InvalidInputError, NotFoundError
 from registry_core.records import FrozenDict, ModelVersion
 from registry_core.session import Session, utc_now
-from registry_core.sql import CHUNK, Queries
+from registry_core.sql import CHUNK, EVENTS, Queries
 from registry_core.transactions import NotCommitted, RetryTransaction
 
 log = logging.getLogger("registry_core")
@@ -40,7 +41,9 @@ class Save:
         storage_path: str,
         metrics: Mapping[str, float] | None,
         parents: Sequence[tuple[str, str]],
+        actor: str = "unknown",
     ) -> None:
+        self.actor = actor
         self.name = validate.name(name)
         self.description = validate.description(description)
         self.tags = validate.tags(tags)
@@ -59,6 +62,36 @@ class Save:
             "now": self.now,
             "uid": str(uuid.uuid4()),  # the model's identity, if this save creates it
         }
+
+    def detail(self) -> dict[str, Any]:
+        """What a version.created event says about the version."""
+        p = self.params
+        return {
+            "description": self.description,
+            "tags": dict(self.tags),
+            "metrics": dict(self.metrics),
+            "parents": [list(x) for x in self.parents],
+            "size": p["file_size_bytes"],
+            "checksum": p["checksum"],
+            "storage_path": p["storage_path"],
+        }
+
+    def new_events(self, number: str, model_id: int | None) -> list[events_.NewEvent]:
+        """The save's events: `model.created` when it created the model (`model_id` given),
+        then `version.created`."""
+        out = []
+        if model_id is not None:
+            out.append(
+                events_.NewEvent(
+                    "model.created",
+                    model_id,
+                    self.name,
+                    None,
+                    {"description": events_.changed(None, self.description)},
+                )
+            )
+        out.append(events_.NewEvent("version.created", None, self.name, number, self.detail()))
+        return out
 
     def record(self, number: str) -> ModelVersion:
         """The saved version as the API returns it."""
@@ -85,16 +118,19 @@ class Save:
             **_pair_params("a", "b", self.tags),
             **_pair_params("c", "e", self.metrics),
         }
+        if q.level >= EVENTS:
+            values.update(events_.params(self.new_events("", None), self.actor, self.now))
         row = s.committing(sql, values)
         return None if row is None else self.record(str(row[1]))
 
     def in_a_transaction(self, s: Session, q: Queries, dialect: Dialect) -> ModelVersion:
         """The save as statements of one transaction (the caller's)."""
         params = self.params
+        created: int | None = None
         found, number = dialect.counter_value(s.execute(q.bump_counter, params))
         if not found:  # the model's first version: create it, with its counter at 1
             try:
-                s.insert(q.create_model, params)
+                created = s.insert(q.create_model, params)
             except dialect.driver_errors() as exc:
                 if dialect.classify(exc) is ErrorKind.UNIQUE:
                     raise RetryTransaction from exc  # another first save won the race
@@ -112,6 +148,9 @@ class Save:
             s.insert_rows(table, ("model_version_id", *columns), rows, per=CHUNK)
         if self.parents:
             self._link_parents(s, q, version, version_id)
+        if q.level >= EVENTS:  # last: the feed's counter, then COMMIT
+            new = self.new_events(version, created)
+            s.batch(q.events.record(len(new)), events_.params(new, self.actor, self.now))
         return self.record(version)
 
     def settle(self, s: Session, q: Queries) -> ModelVersion:

@@ -130,24 +130,28 @@ class Session:
             with contextlib.suppress(Exception):  # a dead connection's cursor
                 cur.close()
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, replan: bool = False
+    ) -> Any:
         """Runs one statement; returns the cursor (rows not yet fetched). Callers that read
-        the rows call `_check(cur)` afterwards, when the server has said whether it warned."""
+        the rows call `_check(cur)` afterwards, when the server has said whether it warned.
+        `replan`: planned for its values each time (`Dialect.replan_options`)."""
         rendered = self.dialect.render(sql)
         bound = rendered.bind(params or {})
         cur = self.cursor
         self._counter.add()
+        options = self.dialect.replan_options if replan else {}
         if self._guard is None:  # (no context manager on the hot path when there is no guard)
             if bound is None:
-                cur.execute(rendered.text)
+                cur.execute(rendered.text, **options)
             else:
-                cur.execute(rendered.text, bound)
+                cur.execute(rendered.text, bound, **options)
         else:
             with self._waiting():
                 if bound is None:
-                    cur.execute(rendered.text)
+                    cur.execute(rendered.text, **options)
                 else:
-                    cur.execute(rendered.text, bound)
+                    cur.execute(rendered.text, bound, **options)
         self.completed += 1
         self._last = (rendered.text, bound or ())
         return cur
@@ -159,9 +163,11 @@ class Session:
             self._counter.add()
             log_server_warnings(self.dialect, self._last[0], warnings, self._last[1])
 
-    def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """Every row of a query."""
-        cur = self.execute(sql, params)
+    def all(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, replan: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Every row of a query (`replan`: see `execute`)."""
+        cur = self.execute(sql, params, replan=replan)
         rows = cur.fetchall()
         self._check(cur)
         return rows if not rows or type(rows[0]) is tuple else [tuple(r) for r in rows]
@@ -228,6 +234,19 @@ class Session:
             )
             params = {f"{letters[c]}{i}": v for i, r in enumerate(chunk) for c, v in enumerate(r)}
             self.rowcount(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", params)
+
+    def batch(self, statements: Sequence[str], params: Mapping[str, Any]) -> None:
+        """Runs writes that belong together (an event's bump and INSERT): in one call where
+        the driver takes several statements at once (`Dialect.multi_statements`), else one
+        by one."""
+        if len(statements) > 1 and self.dialect.multi_statements:
+            cur = self.execute(";\n".join(statements), params)
+            while cur.nextset():  # the answers of the later statements: already sent
+                pass
+            self._check(cur)
+            return
+        for sql in statements:
+            self.rowcount(sql, params)
 
     def control(self, sql: str) -> None:
         """Sends a transaction-control or session statement (BEGIN, SET ...)."""

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from registry_core.dialect import Dialect
+from registry_core.events import EventQueries
 
 #: schema levels that bring a feature
 METRICS, LINEAGE, ALIASES, MODEL_TAGS, REGISTRY = 2, 3, 4, 5, 6
 #: schema 007: versions' numbers as integers (version_number) and models' identities (uid)
 IDENTITIES = 7
+#: schema 008: the event log (mr_events, the feed's counter, consumers)
+EVENTS = 8
 #: the columns of a model row, in the order `rows.model` reads them
 MODEL_COLUMNS = "m.name, m.description, m.created_at, m.updated_at"
 #: the columns of a version row, in the order `rows.version` reads them
@@ -55,6 +58,8 @@ class Queries:
         self._reads(d)
         self._writes(d)
         self._transfers(d)
+        #: the event log's statements (schema 008)
+        self.events = EventQueries(d)
 
     def _number_of(self, d: Dialect) -> Callable[[str], str]:
         """The expression of a version's number as an integer, for a table alias: the
@@ -89,6 +94,10 @@ class Queries:
             "AND model_id = (SELECT id FROM mr_models WHERE name = :name)"
         )
         self.model_exists = "SELECT id FROM mr_models WHERE name = :name"
+        self.model_tag_value = (  # a model tag's value before a change (its event says it)
+            "SELECT tag_value FROM mr_registered_model_tags "
+            "WHERE model_id = :model_id AND tag_key = :tag_key"
+        )
         self.update_model = (
             "UPDATE mr_models SET description = :description, updated_at = :now WHERE name = :name"
         )
@@ -196,6 +205,10 @@ class Queries:
             ["model_version_id", "tag_key"],
             ["tag_value"],
         )
+        self.tag_value = (  # a tag's value before a change (its event says it)
+            "SELECT tag_value FROM mr_model_tags "
+            "WHERE model_version_id = :model_version_id AND tag_key = :tag_key"
+        )
         self.delete_tag = (
             "DELETE FROM mr_model_tags WHERE model_version_id = :version_id AND tag_key = :key"
         )
@@ -215,6 +228,10 @@ class Queries:
             ["model_id", "alias", "model_version_id", "updated_at"],
             ["model_id", "alias"],
             ["model_version_id", "updated_at"],
+        )
+        self.alias_version = (  # where an alias points before a change (its event says it)
+            "SELECT mv.version FROM mr_model_aliases a JOIN mr_model_versions mv "
+            "ON mv.id = a.model_version_id WHERE a.model_id = :model_id AND a.alias = :alias"
         )
         self.delete_alias = (
             "DELETE FROM mr_model_aliases WHERE alias = :alias "
@@ -300,8 +317,8 @@ class Queries:
     def save_in_one_statement(self, tags: int, metrics: int) -> str:
         """A whole save as one statement, for dialects with data-modifying WITH clauses: the
         counter bumped under the model's row lock, the version row, `tags` tags (:a0, :b0...)
-        and `metrics` metrics (:c0, :e0...). Returns (id, version) of the new row, or nothing
-        when the model does not exist yet."""
+        and `metrics` metrics (:c0, :e0...), and from schema 008 its event (:ea0...). Returns
+        (id, version) of the new row, or nothing when the model does not exist yet."""
         steps = [
             "c AS (UPDATE mr_models SET last_version = last_version + 1, updated_at = :now "
             "WHERE name = :name RETURNING id, last_version)",
@@ -322,6 +339,8 @@ class Queries:
                 "x AS (INSERT INTO mr_model_metrics (model_version_id, metric_name, "
                 f"metric_value) SELECT v.id, y.k, y.val FROM v, (VALUES {rows}) AS y (k, val))"
             )
+        if self.level >= EVENTS:  # its version.created event, numbered last
+            steps += self.events.save_steps()
         return f"WITH {', '.join(steps)} SELECT id, version FROM v"
 
     # -- moving a registry: whole models in batches (export_models, import_model) ----------

@@ -11,11 +11,13 @@ building records from rows in `rows.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
+from registry_core import events as events_
 from registry_core import filters, lineage, search, sqlimport, sqltransfer, validate
 from registry_core import rows as rows_
 from registry_core.backend import CAPABILITIES, Direction
@@ -26,11 +28,14 @@ from registry_core.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from registry_core.eventlog import EventLog
+from registry_core.events import NewEvent, changed
 from registry_core.filters import Target
 from registry_core.migrator import Migration, load_migrations
 from registry_core.records import (
     DatabaseStats,
     ExportedModel,
+    FrozenDict,
     ImportResult,
     Model,
     ModelVersion,
@@ -39,11 +44,11 @@ from registry_core.records import (
     VersionFile,
 )
 from registry_core.save import Save
-from registry_core.schema import Schema
 from registry_core.session import Session, StatementCounter, utc_now
 from registry_core.sql import (
     ALIASES,
     CHUNK,
+    EVENTS,
     LINEAGE,
     METRICS,
     MODEL_TAGS,
@@ -66,11 +71,14 @@ TABLES = (
     "mr_model_aliases",
     "mr_registered_model_tags",
     "mr_registry",
+    "mr_events",
+    "mr_event_feed",
+    "mr_consumers",
     "schema_migrations",
 )
 
 
-class SQLMetadataBackend(Schema):
+class SQLMetadataBackend(EventLog):
     """MetadataBackend for any database with a Dialect and a DB-API driver."""
 
     capabilities = CAPABILITIES  # every optional feature: one implementation for all
@@ -82,6 +90,8 @@ class SQLMetadataBackend(Schema):
         self.dialect: Dialect = self._open()
         self.migrations: list[Migration] = load_migrations()
         self._queries: Queries | None = None
+        #: who makes this backend's changes, as its events record (connect(actor=...))
+        self.actor: str = events_.default_actor()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url.masked()!r})"
@@ -97,6 +107,27 @@ class SQLMetadataBackend(Schema):
         return self._run(lambda s: s.rowcount(sql, params))
 
     # -- helpers --------------------------------------------------------------------------
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """A public write in one transaction. A backend whose queries predate the event log
+        looks for it first (another process may have migrated), so its changes are not left
+        without events once the log exists."""
+        self._see_event_log()
+        return self._run(work)
+
+    def _see_event_log(self) -> None:
+        """Before a write of a backend whose queries predate schema 008: if another process
+        has applied 008 meanwhile, take up its queries, so that the write records its event
+        (one status read per write, only while the queries are older than 008)."""
+        if self.queries.level < EVENTS and self.migration_status().level >= EVENTS:
+            self._queries = None
+
+    def _log(self, s: Session, *new: NewEvent) -> None:
+        """Records the events of the change `s` is making: the last statements before
+        COMMIT (the feed's counter; see registry_core.events). Nothing before schema 008."""
+        q = self.queries
+        if q.level >= EVENTS and new:
+            s.batch(q.events.record(len(new)), events_.params(new, self.actor, utc_now()))
+
     def _read(self, work: Callable[[Session], T]) -> T:
         """A read: one statement in autocommit, or on dialects whose metrics come from a
         second statement (SQLite: in-process, no round trip) one read transaction."""
@@ -152,39 +183,63 @@ class SQLMetadataBackend(Schema):
         description = validate.description(description)
 
         def work(s: Session) -> ModelVersion:
-            row = self._version_row(s, name, number)
+            row = s.one(self.queries.get_version, {"name": name, "version": number})
+            if row is None:
+                raise self._missing(s, name, f"version {number}")
+            before = row[2]
             s.rowcount(
                 self.queries.update_version,
                 {"description": description, "version_id": row[rows_.ID]},
             )
             s.rowcount(self.queries.touch_model, {"name": name, "now": utc_now()})
-            updated = s.one(self.queries.get_version, {"name": name, "version": number})
-            return self._versions(s, [updated or row])[0]
+            self._log(
+                s,
+                NewEvent(
+                    "version.updated",
+                    row[rows_.VERSION_MODEL_ID],
+                    name,
+                    number,
+                    {"description": changed(before, description)},
+                ),
+            )
+            version = self._versions(s, [row])[0]
+            return dataclasses.replace(version, description=description)
 
-        return self._run(work)
+        return self._write(work)
 
     def update_model(self, name: str, *, description: str | None) -> Model:
         name = validate.name(name)
         description = validate.description(description)
 
         def work(s: Session) -> Model:
-            params = {"name": name, "description": description, "now": utc_now()}
-            if s.rowcount(self.queries.update_model, params) == 0:
+            row = s.one(self.queries.get_model, {"name": name})
+            if row is None:
                 raise NotFoundError(f"no model named {name!r}")
-            return rows_.model(s.one(self.queries.get_model, {"name": name}) or ())
+            now = utc_now()
+            s.rowcount(self.queries.update_model, {**params, "now": now})
+            detail = {"description": changed(row[1], description)}
+            self._log(s, NewEvent("model.updated", row[-1], name, None, detail))
+            return dataclasses.replace(
+                rows_.model(row), description=description, updated_at=rows_.timestamp(now)
+            )
 
-        return self._run(work)
+        params = {"name": name, "description": description}
+        return self._write(work)
 
     def delete_model(self, name: str) -> list[str]:
         name = validate.name(name)
 
         def work(s: Session) -> list[str]:
-            paths = [r[0] for r in s.all(self.queries.model_storage_paths, {"name": name})]
-            if s.rowcount(self.queries.delete_model, {"name": name}) == 0:
+            row = s.one(self.queries.get_model, {"name": name})
+            if row is None:
                 raise NotFoundError(f"no model named {name!r}")
+            paths = [r[0] for r in s.all(self.queries.model_storage_paths, {"name": name})]
+            s.rowcount(self.queries.delete_model, {"name": name})
+            detail = {"description": changed(row[1], None), "versions": len(paths)}
+            self._log(s, NewEvent("model.deleted", row[-1], name, None, detail))
             return paths
 
-        return self._run(work)
+        return self._write(work)
 
     def rename_model(self, name: str, new_name: str) -> Model:
         name, new_name = validate.name(name), validate.name(new_name)
@@ -195,9 +250,12 @@ class SQLMetadataBackend(Schema):
                 raise AlreadyExistsError(f"a model named {new_name!r} exists already")
             if s.rowcount(self.queries.rename_model, params) == 0:
                 raise NotFoundError(f"no model named {name!r}")
-            return rows_.model(s.one(self.queries.get_model, {"name": new_name}) or ())
+            row = s.one(self.queries.get_model, {"name": new_name}) or ()
+            detail = {"name": changed(name, new_name)}
+            self._log(s, NewEvent("model.renamed", row[-1], new_name, None, detail))
+            return rows_.model(row)
 
-        return self._run(work)
+        return self._write(work)
 
     def set_model_tag(self, name: str, key: str, value: str | None) -> None:
         name, key, value = validate.name(name), validate.tag_key(key), validate.tag_value(value)
@@ -208,21 +266,30 @@ class SQLMetadataBackend(Schema):
             if row is None:
                 raise NotFoundError(f"no model named {name!r}")
             params = {"model_id": row[0], "tag_key": key, "tag_value": value}
+            before = s.one(self.queries.model_tag_value, params)
             s.rowcount(self.queries.upsert_model_tag, params)
+            detail = {"key": key, **changed(None if before is None else before[0], value)}
+            self._log(s, NewEvent("model_tag.set", row[0], name, None, detail))
 
-        self._run(work)
+        self._write(work)
 
     def delete_model_tag(self, name: str, key: str) -> None:
         name, key = validate.name(name), validate.tag_key(key)
         self._require(MODEL_TAGS, "model tags")
 
         def work(s: Session) -> None:
-            if s.rowcount(self.queries.delete_model_tag, {"name": name, "key": key}) == 0:
-                if s.one(self.queries.model_exists, {"name": name}) is None:
-                    raise NotFoundError(f"no model named {name!r}")
+            row = s.one(self.queries.model_exists, {"name": name})
+            if row is None:
+                raise NotFoundError(f"no model named {name!r}")
+            params = {"model_id": row[0], "tag_key": key}
+            before = s.one(self.queries.model_tag_value, params)
+            if before is None:
                 raise NotFoundError(f"model {name!r} has no tag {key!r}")
+            s.rowcount(self.queries.delete_model_tag, {"name": name, "key": key})
+            detail = {"key": key, **changed(before[0], None)}
+            self._log(s, NewEvent("model_tag.deleted", row[0], name, None, detail))
 
-        self._run(work)
+        self._write(work)
 
     # -- search -----------------------------------------------------------------------------
     def search_versions(
@@ -289,7 +356,9 @@ class SQLMetadataBackend(Schema):
             storage_path=storage_path,
             metrics=metrics,
             parents=parents,
+            actor=self.actor,
         )
+        self._see_event_log()
         if save.metrics:
             self._require(METRICS, "metrics")
         if save.parents:
@@ -309,10 +378,19 @@ class SQLMetadataBackend(Schema):
         )
 
     def get_version(
-        self, name: str, version: str | None = None, *, alias: str | None = None
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        alias: str | None = None,
+        as_of: Any = None,
     ) -> ModelVersion:
         name = validate.name(name)
         number = None if version is None else validate.version(version)
+        if as_of is not None:
+            if alias is None or number is not None:
+                raise InvalidInputError("as_of goes with an alias (and no version)")
+            return self._version_as_of(name, validate.alias(alias), as_of)
         if alias is not None:
             if number is not None:
                 raise InvalidInputError("give a version or an alias, not both")
@@ -342,6 +420,29 @@ class SQLMetadataBackend(Schema):
 
         return self._read(work)
 
+    def _version_as_of(self, name: str, alias: str, when: Any) -> ModelVersion:
+        """The version `alias` pointed at `when`: as it is now if it still exists, else as
+        its version.created event recorded it."""
+        number, created = self.alias_as_of(name, alias, when)
+        try:
+            return self.get_version(name, number)
+        except NotFoundError:
+            if created is None:
+                raise
+        d = created.detail
+        return ModelVersion(
+            name,
+            number,
+            d.get("description"),
+            str(d.get("storage_path")),
+            int(d.get("size") or 0),
+            created.at,
+            FrozenDict(sorted(dict(d.get("tags") or {}).items())),
+            d.get("checksum"),
+            FrozenDict(sorted(dict(d.get("metrics") or {}).items())),
+            (),
+        )
+
     def list_versions(self, name: str) -> list[ModelVersion]:
         name = validate.name(name)
 
@@ -365,9 +466,19 @@ class SQLMetadataBackend(Schema):
             removed = self._versions(s, [row])[0]
             s.rowcount(q.delete_version, {"version_id": row[rows_.ID]})  # cascades
             s.rowcount(q.touch_model, {"name": name, "now": utc_now()})
+            detail = {
+                "description": removed.description,
+                "tags": dict(removed.tags),
+                "aliases": list(removed.aliases),  # they went with it
+                "size": removed.file_size_bytes,
+                "checksum": removed.checksum,
+                "storage_path": removed.storage_path,
+            }
+            model_id = row[rows_.VERSION_MODEL_ID]
+            self._log(s, NewEvent("version.deleted", model_id, name, number, detail))
             return removed
 
-        return self._run(work)
+        return self._write(work)
 
     def latest_versions(self) -> list[ModelVersion]:
         return self._read(lambda s: self._versions(s, s.all(self.queries.latest_versions)))
@@ -424,22 +535,30 @@ class SQLMetadataBackend(Schema):
 
         def work(s: Session) -> None:
             row = self._version_row(s, name, number)
-            s.rowcount(
-                self.queries.upsert_tag,
-                {"model_version_id": row[rows_.ID], "tag_key": key, "tag_value": value},
-            )
+            params = {"model_version_id": row[rows_.ID], "tag_key": key, "tag_value": value}
+            before = s.one(self.queries.tag_value, params)
+            s.rowcount(self.queries.upsert_tag, params)
+            detail = {"key": key, **changed(None if before is None else before[0], value)}
+            model_id = row[rows_.VERSION_MODEL_ID]
+            self._log(s, NewEvent("tag.set", model_id, name, number, detail))
 
-        self._run(work)
+        self._write(work)
 
     def delete_tag(self, name: str, version: str, key: str) -> None:
         name, number, key = validate.name(name), validate.version(version), validate.tag_key(key)
 
         def work(s: Session) -> None:
             row = self._version_row(s, name, number)
-            if s.rowcount(self.queries.delete_tag, {"version_id": row[rows_.ID], "key": key}) == 0:
+            params = {"model_version_id": row[rows_.ID], "tag_key": key}
+            before = s.one(self.queries.tag_value, params)
+            if before is None:
                 raise NotFoundError(f"version {number} of {name!r} has no tag {key!r}")
+            s.rowcount(self.queries.delete_tag, {"version_id": row[rows_.ID], "key": key})
+            detail = {"key": key, **changed(before[0], None)}
+            model_id = row[rows_.VERSION_MODEL_ID]
+            self._log(s, NewEvent("tag.deleted", model_id, name, number, detail))
 
-        self._run(work)
+        self._write(work)
 
     # -- aliases ---------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: str) -> None:
@@ -448,27 +567,39 @@ class SQLMetadataBackend(Schema):
 
         def work(s: Session) -> None:
             row = self._version_row(s, name, number)
+            model_id = row[rows_.VERSION_MODEL_ID]
+            before = s.one(self.queries.alias_version, {"model_id": model_id, "alias": alias})
             s.rowcount(
                 self.queries.upsert_alias,
                 {
-                    "model_id": row[rows_.VERSION_MODEL_ID],
+                    "model_id": model_id,
                     "alias": alias,
                     "model_version_id": row[rows_.ID],
                     "updated_at": utc_now(),
                 },
             )
+            was = None if before is None else str(before[0])
+            detail = {"alias": alias, **changed(was, number)}
+            self._log(s, NewEvent("alias.set", model_id, name, number, detail))
 
-        self._run(work)
+        self._write(work)
 
     def delete_alias(self, name: str, alias: str) -> None:
         name, alias = validate.name(name), validate.alias(alias)
         self._require(ALIASES, "aliases")
 
         def work(s: Session) -> None:
-            if s.rowcount(self.queries.delete_alias, {"name": name, "alias": alias}) == 0:
-                raise self._missing(s, name, f"alias {alias!r}")
+            row = s.one(self.queries.model_exists, {"name": name})
+            if row is None:
+                raise NotFoundError(f"no model named {name!r}")
+            before = s.one(self.queries.alias_version, {"model_id": row[0], "alias": alias})
+            if before is None:
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+            s.rowcount(self.queries.delete_alias, {"name": name, "alias": alias})
+            detail = {"alias": alias, **changed(str(before[0]), None)}
+            self._log(s, NewEvent("alias.deleted", row[0], name, str(before[0]), detail))
 
-        self._run(work)
+        self._write(work)
 
     def version_files(self) -> Iterator[VersionFile]:
         after = 0

@@ -21,16 +21,18 @@ inside the caller's transaction; `SQLMetadataBackend.import_model` runs both.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from registry_core import events as events_
 from registry_core import rows as rows_
 from registry_core.errors import AlreadyExistsError
 from registry_core.records import ExportedAlias, ExportedModel, ExportedVersion, ImportResult
 from registry_core.rows import stamp
 from registry_core.session import Session
-from registry_core.sql import CHUNK, IDENTITIES, Queries
+from registry_core.sql import CHUNK, EVENTS, IDENTITIES, Queries
 from registry_core.sqltransfer import ROW_CREATED, ROW_ID, ROW_NAME, ROW_UID, whole_models
 
 #: rows per multi-row INSERT of an import: versions take 7 parameters a row, the others 2-4,
@@ -293,7 +295,51 @@ def write(
     )
     if p.aliases or p.removed_aliases:
         _write_aliases(s, p, model_id, ids)
-    return p.result(len(found), missing)
+    written = _write_events(s, q, m, model_id)
+    result = p.result(len(found), missing)
+    return dataclasses.replace(
+        result, events_written=written, changed=result.changed or written > 0
+    )
+
+
+#: events per INSERT of an import (9 parameters each)
+IMPORT_EVENTS = 200
+
+
+def _write_events(s: Session, q: Queries, m: ExportedModel, model_id: int) -> int:
+    """Writes the copy's events this database lacks (known by their origin), in their
+    order, numbered in this database's feed; events that first happened here are skipped.
+    Returns how many it wrote."""
+    if q.level < EVENTS or not m.events:
+        return 0
+    row = s.one(q.registry_identity)
+    here = str(row[0]) if row else None
+    have: set[tuple[str, int]] = set()
+    by_origin: dict[str, list[int]] = {}
+    for e in m.events:
+        if e.origin is not None:
+            by_origin.setdefault(e.origin[0], []).append(e.origin[1])
+    for origin, numbers in by_origin.items():
+        params = {"origin": origin, "low": min(numbers), "high": max(numbers)}
+        have.update((origin, int(r[0])) for r in s.all(q.events.origins_of, params))
+    todo = [
+        events_.NewEvent(
+            e.action,
+            model_id,
+            e.name,
+            e.version,
+            e.detail,
+            at=stamp(e.at),
+            actor=e.actor,
+            origin=e.origin,
+        )
+        for e in m.events
+        if e.origin is not None and e.origin not in have and e.origin[0] != here
+    ]
+    for start in range(0, len(todo), IMPORT_EVENTS):
+        chunk = todo[start : start + IMPORT_EVENTS]
+        s.batch(q.events.record(len(chunk)), events_.params(chunk, "unknown", ""))
+    return len(todo)
 
 
 def dry_result(s: Session, q: Queries, p: Plan) -> ImportResult:

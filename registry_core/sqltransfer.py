@@ -10,15 +10,18 @@ backend contract. The statements are in `registry_core.sql`.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from registry_core import events as events_
 from registry_core import rows as rows_
 from registry_core import validate
 from registry_core.errors import InvalidInputError, NotFoundError
 from registry_core.records import (
+    Event,
     ExportedAlias,
     ExportedModel,
     ExportedVersion,
@@ -26,7 +29,16 @@ from registry_core.records import (
 )
 from registry_core.rows import stamp
 from registry_core.session import Session
-from registry_core.sql import ALIASES, CHUNK, EXPORT_BATCH, LINEAGE, METRICS, MODEL_TAGS, Queries
+from registry_core.sql import (
+    ALIASES,
+    CHUNK,
+    EVENTS,
+    EXPORT_BATCH,
+    LINEAGE,
+    METRICS,
+    MODEL_TAGS,
+    Queries,
+)
 
 #: the positions of a model row's id, name, creation time and stored uid
 #: (`Queries._export_model`: id, name, description, created_at, updated_at, last_version, uid)
@@ -97,6 +109,7 @@ def whole_models(s: Session, q: Queries, rows: Sequence[tuple[Any, ...]]) -> lis
     sql = q.export_model_tags(n)
     for mid, key, value in s.all(sql, params) if sql else ():
         model_tags.setdefault(int(mid), {})[key] = value
+    events = _events_of(s, q, ids)
     out = []
     for mid, name, description, created, updated, last, uid in rows:
         mid = int(mid)
@@ -127,9 +140,30 @@ def whole_models(s: Session, q: Queries, rows: Sequence[tuple[Any, ...]]) -> lis
                 ),
                 tuple(sorted(aliases.get(mid, []), key=lambda a: a.alias)),
                 model_uid(uid, mid, created),
+                tuple(events.get(mid, ())),
             )
         )
     return out
+
+
+def _events_of(s: Session, q: Queries, ids: Sequence[int]) -> dict[int, list[Event]]:
+    """The events of models `ids` (schema 008), oldest first, each with its origin (this
+    registry's id and its own id for an event that happened here): one statement. Events
+    recorded before the model's row was reused (SQLite, after a delete) are not its own."""
+    if q.level < EVENTS or not ids:
+        return {}
+    row = s.one(q.registry_identity)
+    here = str(row[0]) if row else "unknown"
+    found: dict[int, list[Event]] = {}
+    params = {f"i{j}": i for j, i in enumerate(ids)}
+    for r in s.all(q.events.of_models(len(ids)), params):
+        e = events_.event(r[1:])
+        if e.action == "model.deleted":  # an earlier model of this row: start again
+            found[int(r[0])] = []
+            continue
+        origin = e.origin or (here, e.id)
+        found.setdefault(int(r[0]), []).append(dataclasses.replace(e, origin=origin))
+    return found
 
 
 def _version_attributes(

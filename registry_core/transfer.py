@@ -88,6 +88,8 @@ class CopyReport:
     bytes_copied: int = 0
     edges_copied: int = 0
     edges_skipped: int = 0
+    #: events of the copied models written on the target (each once: a re-run writes none)
+    events_copied: int = 0
     seconds: float = 0.0
     skipped_edges: tuple[tuple[str, str, str, str], ...] = field(default=())
     #: the source and the target use one artifact store (two SQLite files in one folder,
@@ -459,6 +461,7 @@ class _Copier:
         t["versions_updated"] += len(result.versions_updated)
         t["versions_only_on_target"] += result.versions_only_here
         t["aliases_updated"] += result.aliases_updated
+        t["events_copied"] += result.events_written
 
     def _refuse(self, name: str, exc: AlreadyExistsError) -> None:
         self.tally["models_refused"] += 1

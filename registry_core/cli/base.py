@@ -144,7 +144,8 @@ class Context:
         """The registry, connected without migrating (SchemaOutOfDateError if it is behind)."""
         self.require_existing()
         artifacts = getattr(self.args, "artifacts", None)
-        with connect(self.url, artifacts=artifacts, migrate=False) as reg:
+        actor = getattr(self.args, "actor", None)
+        with connect(self.url, artifacts=artifacts, migrate=False, actor=actor) as reg:
             yield reg
 
     @contextmanager

@@ -10,9 +10,11 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from registry_core.cli.base import EXIT_OK, Context, Options, UsageError, exit_code
+from registry_core.cli.events import parse_time
 from registry_core.cli.output import (
     MODEL_COLUMNS,
     VERSION_COLUMNS,
@@ -149,11 +151,22 @@ def _ls(reg: ModelRegistry, args: argparse.Namespace) -> int:
 def _show_parser(sub: Any, options: Options) -> None:
     p = _with_ref(sub, options, "show", "one version in full", _show, files=True)
     p.add_argument("ref", metavar="REF", help="NAME[@VERSION|@ALIAS]")
+    p.add_argument(
+        "--as-of",
+        type=parse_time,
+        metavar="TIME",
+        help="with NAME@ALIAS: the version the alias pointed at TIME (ISO-8601; UTC if no zone)",
+    )
 
 
-def _find(reg: ModelRegistry, ref: Ref) -> ModelVersion:
+def _find(reg: ModelRegistry, ref: Ref, as_of: datetime | None = None) -> ModelVersion:
     """The version `ref` names; with a selector that finds nothing, the latest version of a
-    model named exactly as typed, if there is one (see REF_RULE)."""
+    model named exactly as typed, if there is one (see REF_RULE). With `as_of`, where the
+    alias pointed then (no fallback)."""
+    if as_of is not None:
+        if ref.alias is None:
+            raise UsageError("--as-of takes NAME@ALIAS")
+        return reg.get_version(ref.name, alias=ref.alias, as_of=as_of)
     try:
         return reg.get_version(ref.name, ref.version, alias=ref.alias)
     except NotFoundError:
@@ -169,7 +182,7 @@ def _find(reg: ModelRegistry, ref: Ref) -> ModelVersion:
 
 
 def _show(reg: ModelRegistry, args: argparse.Namespace) -> int:
-    mv = _find(reg, parse_ref(args.ref))
+    mv = _find(reg, parse_ref(args.ref), args.as_of)
     path = reg.artifacts.describe(mv.storage_path)
     with store_errors(f"checking the file of version {mv.version} of {mv.name!r}", reg.artifacts):
         problem = reg.artifacts.check(mv.storage_path, mv.file_size_bytes, None)

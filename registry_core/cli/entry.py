@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from registry_core import __version__
-from registry_core.cli import data, migrations, operations
+from registry_core.cli import data, events, migrations, operations
 from registry_core.cli.base import (
     EXIT_INTERRUPTED,
     EXIT_PIPE,
@@ -40,9 +40,15 @@ def parser() -> argparse.ArgumentParser:
     # also before the command (`registry-core --json ls`); the command's own option wins
     p.add_argument("--url", dest="url_before", metavar="URL", help="connection string")
     p.add_argument("--json", dest="json_before", action="store_true", help="print JSON")
+    p.add_argument(
+        "--actor",
+        metavar="NAME",
+        help="who makes the changes, as the event log records it (default: "
+        "$MODEL_REGISTRY_ACTOR, else the OS user)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     options = Options()
-    for group in (data, migrations, operations):
+    for group in (data, events, migrations, operations):
         group.add_commands(sub, options)
     return p
 

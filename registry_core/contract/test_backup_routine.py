@@ -465,7 +465,7 @@ def test_a_process_opened_before_schema_007_leaves_no_wrong_data(
     try:
         old.save_model("a1", "a")
         with registry_core.open_backend(db_url) as upgrader:
-            assert upgrader.migrate() == ["007"]
+            assert upgrader.migrate(target="007") == ["007"]
         for i in range(2, 12):  # 10 after 9: numbers, not text
             old.save_model(f"a{i}", "a")
         old.save_model("b1", "b")  # a model created at 006: no uid written

@@ -152,13 +152,32 @@ def test_a_save_costs_the_same_whatever_its_size(
     assert plain == after_many_versions
     assert many_tags == one_tag
     if engine == "postgresql":
-        # one statement with its tags and metrics, which commits by itself; parents make it
-        # a transaction (BEGIN, counter, row, tags, metrics, edges, COMMIT)
+        # one statement with its tags, metrics and event, which commits by itself; parents
+        # make it a transaction (BEGIN, counter, row, tags, metrics, edges, event, COMMIT)
         assert plain == one_tag == 1
-        assert everything == 7
+        assert everything == 8
     else:
-        # BEGIN, counter, row, [tags], COMMIT (+ one INSERT each for metrics and edges)
-        assert plain == 4 and one_tag == 5
-        assert everything == 7
+        # BEGIN, counter, row, [tags], event, COMMIT (+ one INSERT each for metrics and
+        # edges); the event is one round trip: MySQL sends the feed's bump and the INSERT
+        # together, SQLite numbers it in the INSERT under its database lock
+        assert plain == 5 and one_tag == 6
+        assert everything == 8
     first = _cost(count, lambda: _save(backend, f"new-{uuid.uuid4().hex}")())
-    assert first <= plain + 5  # a new model: a transaction that also creates its row
+    # a new model: a transaction that also creates its row (and two events in one round trip)
+    assert first <= plain + 6
+
+
+def test_event_log_reads_and_the_event_of_a_write(
+    wired: tuple[ModelRegistry, Counter], engine: str
+) -> None:
+    """A page of the feed is one round trip, a model's history two (its row, then the page);
+    a write's event adds one (the feed's counter and the INSERT, sent together)."""
+    reg, count = wired
+    for i in range(5):
+        reg.save_model(i, "m", tags={"k": str(i)})
+    assert _cost(count, lambda: reg.events(2, limit=2)) == 1
+    assert _cost(count, lambda: reg.history(page_size=2)) == 1
+    assert _cost(count, lambda: reg.history("m", actions="tag.set")) == 2
+    assert _cost(count, lambda: reg.consumer_position("c")) == 1
+    # BEGIN, the version's row, the tag's value before, the upsert, the event, COMMIT
+    assert _cost(count, lambda: reg.set_tag("m", 1, "k", "v")) == 6
