@@ -45,6 +45,7 @@ CAPABILITIES = frozenset(
         "copy",  # export_models / import_model / paths_in_use (copy_registry, backups)
         "migrations",  # migration_status history, downgrade, repair, the migration files
         "sql",  # query()/execute(): the seed's SQL, statement counts, schema inspection
+        "events",  # the event log: history(), events(), consumers, get_version(as_of=...)
     }
 )
 

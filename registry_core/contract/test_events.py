@@ -17,6 +17,8 @@ from registry_core import Event, InvalidInputError, ModelRegistry, NotFoundError
 from registry_core.sqlbackend import SQLMetadataBackend
 from registry_core.stores import open_store
 
+pytestmark = pytest.mark.registry_capabilities("events")
+
 
 def _feed(reg: ModelRegistry, after: int = 0) -> list[Event]:
     return list(reg.events(after, limit=1000))
@@ -35,6 +37,7 @@ def _since(reg: ModelRegistry, call: object) -> list[Event]:
     return _feed(reg, before)
 
 
+@pytest.mark.registry_capabilities("aliases", "metrics", "model-tags")
 def test_each_change_records_one_event_with_what_changed(registry: ModelRegistry) -> None:
     reg = registry
     first = _since(reg, lambda: reg.save_model(1, "m", tags={"a": "1"}, metrics={"x": 0.5}))
@@ -90,6 +93,7 @@ def test_each_change_records_one_event_with_what_changed(registry: ModelRegistry
     assert ids == list(range(1, len(ids) + 1))
 
 
+@pytest.mark.registry_capabilities("aliases", "lineage", "model-tags")
 def test_no_event_for_a_change_that_did_not_happen(registry: ModelRegistry) -> None:
     reg = registry
     reg.save_model(1, "m")
@@ -115,6 +119,7 @@ def test_no_event_for_a_change_that_did_not_happen(registry: ModelRegistry) -> N
     assert [v.version for v in reg.list_versions("m")] == ["1"]
 
 
+@pytest.mark.registry_capabilities("model-tags")
 def test_actor_from_connect_the_environment_or_the_os_user(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,6 +133,7 @@ def test_actor_from_connect_the_environment_or_the_os_user(
         assert reg.history(actor="ci-bot").items[0].action == "tag.set"
 
 
+@pytest.mark.registry_capabilities("aliases", "model-tags")
 def test_history_follows_renames_and_keeps_a_deleted_models_events(
     registry: ModelRegistry,
 ) -> None:
@@ -184,6 +190,7 @@ def _tick() -> datetime:
     return now
 
 
+@pytest.mark.registry_capabilities("aliases", "model-tags")
 def test_as_of_answers_in_every_interval_of_an_alias_life(registry: ModelRegistry) -> None:
     reg = registry
     for i in range(3):
@@ -233,6 +240,7 @@ def test_events_wait_for_the_first_new_event(registry: ModelRegistry) -> None:
     assert page.next_page_token == str(page.items[0].id)
 
 
+@pytest.mark.registry_capabilities("aliases")
 def test_a_durable_consumer_resumes_where_it_acknowledged(registry: ModelRegistry) -> None:
     reg = registry
     assert reg.consumer_position("mailer") == 0
@@ -246,6 +254,7 @@ def test_a_durable_consumer_resumes_where_it_acknowledged(registry: ModelRegistr
         reg.acknowledge("mailer", 99)
 
 
+@pytest.mark.registry_capabilities("migrations", "sql", "aliases")
 def test_a_process_opened_before_schema_008_records_its_events_once_it_exists(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -321,6 +330,7 @@ def _carried(e: Event) -> tuple[object, ...]:
     return (e.at, e.actor, e.action, e.name, e.version, dict(e.detail))
 
 
+@pytest.mark.registry_capabilities("copy", "aliases", "model-tags")
 def test_a_copy_carries_each_models_events_once(db_url: str, tmp_path: Path) -> None:
     """Source: a SQLite file; target: the engine under test; and back again, where every
     event first happened: nothing comes twice."""
