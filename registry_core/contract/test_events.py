@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_no_event_for_a_change_that_did_not_happen(registry: ModelRegistry) -> N
     reg = registry
     reg.save_model(1, "m")
     reg.save_model(2, "other")
-    failing = [
+    failing: list[Callable[[], object]] = [
         lambda: reg.save_model(2, "m", parents=[("absent", 1)]),  # rolled back
         lambda: reg.set_tag("m", 9, "k", "v"),
         lambda: reg.delete_tag("m", 1, "k"),
