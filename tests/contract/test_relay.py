@@ -133,8 +133,10 @@ def test_relay_killed_mid_stream_delivers_everything_in_order_after_a_restart(
         ARTIFACTS_ENV: str(registry.artifacts.location),
     }
     command = [sys.executable, "-m", "registry_core", *_relay_args(db_url, slow.url)]
+    # run outside the repository: `-m` from its root would import the source tree, not the
+    # installed package (which alone has registry_core.backends)
     try:
-        first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while len(slow.accepted) < events // 2 and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -142,7 +144,11 @@ def test_relay_killed_mid_stream_delivers_everything_in_order_after_a_restart(
         first.wait()
         assert len(slow.accepted) < events  # killed mid-stream
         second = subprocess.run(
-            [*command, "--exit-when-idle"], env=env, stderr=subprocess.DEVNULL, timeout=120
+            [*command, "--exit-when-idle"],
+            env=env,
+            cwd=tmp_path,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
         )
         assert second.returncode == EXIT_OK
     finally:
