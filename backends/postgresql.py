@@ -60,6 +60,9 @@ class PostgreSQLDialect(Dialect):
     # its model and walks (model_id, id): 0.1 ms
     replan_options: ClassVar[dict[str, Any]] = {"prepare": False}
 
+    def code_point_order(self, expr: str) -> str:
+        return f'{expr} COLLATE "C"'  # a description column is TEXT in the database's locale
+
     def type_names(self) -> dict[str, str]:
         exact = 'TEXT COLLATE "C"'
         return {

@@ -227,6 +227,13 @@ class Dialect:
             return (True, int(row[0])) if row else (False, None)
         return bool(cursor.rowcount), None
 
+    def code_point_order(self, expr: str) -> str:
+        """`expr`, a free-text column (a description), compared in code point order. Names,
+        versions and tag values have exact columns on every engine, descriptions are plain
+        text, which PostgreSQL compares by the database's locale (en_US: 'a' < 'Z' and
+        'ß' < 'Z'); MySQL's tables are binary and SQLite compares bytes."""
+        return expr
+
     def like(self, expr: str, pattern: str) -> str:
         """A case-sensitive LIKE of `expr` and the parameter `pattern` (made by like_pattern).
         PostgreSQL's LIKE is case-sensitive on our COLLATE "C" columns, MySQL's on their

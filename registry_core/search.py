@@ -133,7 +133,8 @@ class Compiler:
         column, nullable = _COLUMNS[self.target][f.name]
         if c.op == "is null":
             return f"{column} IS NULL"
-        test = self._test(column, c, p)
+        compared = self.d.code_point_order(column) if f.name == "description" else column
+        test = self._test(compared, c, p)
         return f"({column} IS NOT NULL AND {test})" if nullable else test
 
     def _exists(

@@ -120,6 +120,22 @@ def test_filters(filled: ModelRegistry, text: str, expected: list[tuple[str, str
     assert _keys(_all(filled.search_versions, text)) == expected
 
 
+@pytest.mark.registry_capabilities("search")
+def test_descriptions_compare_in_code_point_order_whatever_the_database_locale(
+    registry: ModelRegistry,
+) -> None:
+    """Descriptions are free text: `<` and `>` compare code points on every engine, as names
+    do, not the server's locale (a PostgreSQL database in en_US put 'a', 'x!y' and 'ß' before
+    'Z', which code points put after it)."""
+    for name, text in [("m1", "B"), ("m2", "a"), ("m3", "x!y"), ("m4", "ß"), ("m5", "Z")]:
+        registry.save_model(0, name, description=text)
+        registry.update_model(name, description=text)
+    below = [v.name for v in registry.search_versions("description < 'Z'")]
+    assert below == ["m1"]
+    above = [m.name for m in registry.search_models("description > 'Z'")]
+    assert above == ["m2", "m3", "m4"]
+
+
 @pytest.mark.registry_capabilities("aliases", "metrics", "model-tags", "search")
 def test_search_brings_tags_metrics_and_aliases(filled: ModelRegistry) -> None:
     (v,) = filled.search_versions("alias = 'champion' AND name = 'a'")

@@ -153,7 +153,6 @@ class Written:
     metrics: dict[str, float]
 
 
-@pytest.mark.registry_capabilities("aliases")
 @dataclass
 class Plan:
     """What the builder wrote, per version and per model."""
