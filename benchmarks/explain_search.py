@@ -7,14 +7,14 @@ filter. Run it on a database `bench_reads.py --scale 100` filled (it reads, neve
 With --bench-scale: the searches of `bench_scale.py`, page 1 and page 2 (the keyset condition
 of a real next-page token), on its registries (bench_scale_x1000 ...).
 
-The statement is the one `search_versions` sends (compiled by registry-core, captured before it
-runs); the plan is the database's own EXPLAIN (SQLite: EXPLAIN QUERY PLAN), printed whole.
+The statement is the one `search_versions` sends (compiled by registry-core); the plan is the
+database's own EXPLAIN (SQLite: EXPLAIN QUERY PLAN), printed whole. Last, the plan of `stats()`
+(from schema 009: the models' totals, no version read).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 import registry_core
 from registry_core.sqlbackend import SQLMetadataBackend
@@ -28,27 +28,17 @@ SEARCHES: list[tuple[str, str, str | None]] = [
 ]
 
 
-class _Capture:
-    """Stands in for a Session: keeps the statement and its parameters, returns no rows."""
-
-    def __init__(self) -> None:
-        self.sql = ""
-        self.params: dict[str, Any] = {}
-
-    def all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        self.sql, self.params = sql, dict(params)
-        return []
-
-
 def plan(
     b: SQLMetadataBackend, text: str, order_by: str | None, token: str | None = None
 ) -> list[str]:
-    rows, _token = b._search("versions", text, order_by, 100, token)
-    capture = _Capture()
-    rows(capture)  # type: ignore[arg-type]
-    explain = {"sqlite": "EXPLAIN QUERY PLAN "}.get(b.dialect.name, "EXPLAIN ")
-    result = b.query(explain + capture.sql, capture.params)
+    """The database's plan of one search page's statement, one line per plan row."""
+    page = b._search("versions", text, order_by, 100, token)
+    result = b.query(_explain(b) + page.sql, page.params)
     return [" | ".join(str(c) for c in r) for r in result]
+
+
+def _explain(b: SQLMetadataBackend) -> str:
+    return {"sqlite": "EXPLAIN QUERY PLAN "}.get(b.dialect.name, "EXPLAIN ")
 
 
 def scale_searches() -> list[tuple[str, str, str | None, int]]:
@@ -71,6 +61,9 @@ def main() -> None:
     p.add_argument("--bench-scale", action="store_true", help="bench_scale.py's searches")
     args = p.parse_args()
     searches = scale_searches() if args.bench_scale else [(*s, 1) for s in SEARCHES]
+    if not args.bench_scale:  # the keyset condition of a metric order's next page too
+        label, text, order_by = SEARCHES[1]
+        searches.insert(2, (label, text, order_by, 2))
     for url in args.url:
         b = registry_core.open_backend(url)
         assert isinstance(b, SQLMetadataBackend)
@@ -89,6 +82,9 @@ def main() -> None:
                 )
                 for line in plan(b, text, order_by, token):
                     print("   ", line)
+            print("--- stats()")
+            for row in b.query(_explain(b) + b.queries.stats):
+                print("   ", " | ".join(str(c) for c in row))
         finally:
             b.close()
 

@@ -233,8 +233,13 @@ class Compiler:
                 val = p.add(v)
                 cond = f"({k.sql} IS NULL OR {k.sql} {gt} {val} OR ({k.sql} = {val} AND {cond}))"
             else:
+                # the bound first, as a range of its own: `k <= v AND (k < v OR ...)` says
+                # the same as `k < v OR ...`, but a planner reads the range from the key's
+                # index instead of an OR of two index lookups whose union it must sort
+                # (SQLite's MULTI-INDEX OR: page 2 of a metric order sorted every match)
                 val = p.add(v)
-                cond = f"({k.sql} {gt} {val} OR ({k.sql} = {val} AND {cond}))"
+                rest = f"({k.sql} {gt} {val} OR ({k.sql} = {val} AND {cond}))"
+                cond = f"({k.sql} {gt}= {val} AND {rest})"
         return cond
 
 
