@@ -19,7 +19,7 @@ def _explain(backend: SQLMetadataBackend, sql: str, params: dict[str, object]) -
 
 # only SQLite's plan is asserted: PostgreSQL already read page 2 from the index, and MySQL and
 # MariaDB still sort every match of a metric order (issue 20 leaves that open)
-@pytest.mark.registry_engines("sqlite")
+@pytest.mark.parametrize("engine", ["sqlite"])
 def test_the_next_page_of_a_metric_order_reads_a_range_of_its_index(
     registry: ModelRegistry,
 ) -> None:
