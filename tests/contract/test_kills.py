@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,10 @@ def test_a_first_connect_killed_after_any_statement_is_completed_by_the_next(
     total = _statements_of_a_first_connect(fresh_databases(0), str(tmp_path / "artifacts"))
     assert total > 10
     ctx = _ctx()
-    for k in range(1, total + 1):
-        url = fresh_databases(k)
-        artifacts = str(tmp_path / f"artifacts-{k}")  # a registry of its own each time
+    urls = {k: fresh_databases(k) for k in range(1, total + 1)}
+
+    def trial(k: int) -> None:
+        url, artifacts = urls[k], str(tmp_path / f"artifacts-{k}")  # a registry of its own
         child = ctx.Process(target=_connect_and_die_after, args=(url, artifacts, k))
         child.start()
         child.join(60)
@@ -99,6 +101,12 @@ def test_a_first_connect_killed_after_any_statement_is_completed_by_the_next(
             assert reg.save_model(k, "m", metrics={"k": k}).version == "1"
             reg.set_alias("m", "champion", 1)
             assert reg.load_model("m", alias="champion") == k
+
+    # the trials are independent (a database each), so a few run at once: the servers' DDL
+    # waits on the disk, and the whole test took minutes one trial at a time
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for done in [pool.submit(trial, k) for k in urls]:
+            done.result()
 
 
 # -- savers killed at random moments -------------------------------------------------------
