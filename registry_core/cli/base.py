@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -157,3 +158,13 @@ class Context:
         backend: MetadataBackend = open_backend(self.url)
         with backend:
             yield backend
+
+
+def parse_time(text: str) -> datetime:
+    """A command line time: ISO-8601, with a zone (a date alone, or a time without a zone,
+    is UTC)."""
+    try:
+        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

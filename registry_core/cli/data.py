@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from registry_core.cli.base import EXIT_OK, Context, Options, UsageError, exit_code
-from registry_core.cli.events import parse_time
+from registry_core.cli.base import EXIT_OK, Context, Options, UsageError, exit_code, parse_time
 from registry_core.cli.output import (
     MODEL_COLUMNS,
     VERSION_COLUMNS,

@@ -19,10 +19,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
-from registry_core.cli.base import EXIT_OK, Context, Options, UsageError
+from registry_core.cli.base import EXIT_OK, Context, Options, UsageError, parse_time
+from registry_core.cli.data import parse_ref
 from registry_core.cli.output import emit, printable, table, when
 from registry_core.events import ACTIONS
 from registry_core.records import Event
@@ -44,16 +44,6 @@ def add_commands(sub: Any, options: Options) -> None:
     """The event log's parsers, in the order `--help` lists them."""
     for add in (_history_parser, _events_parser, _relay_parser):
         add(sub, options)
-
-
-def parse_time(text: str) -> datetime:
-    """A command line time: ISO-8601, with a zone (a date alone, or a time without a zone,
-    is UTC)."""
-    try:
-        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _row(e: Event) -> list[str]:
@@ -83,8 +73,6 @@ def _history_parser(sub: Any, options: Options) -> None:
 
 
 def _history(args: argparse.Namespace, ctx: Context) -> int:
-    from registry_core.cli.data import parse_ref
-
     name = version = None
     if args.ref is not None:
         ref = parse_ref(args.ref, aliases=False)
